@@ -1,0 +1,70 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Run it with ``growthos serve``, or ``uvicorn --factory api.app:create_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from api import errors
+from api.conventions import ConventionsMiddleware
+from api.idempotency import IdempotencyMiddleware
+from api.routes import admin, auth, health, orgs, projects
+from growthos_pipeline import __version__
+from growthos_pipeline.catalog.database import Catalog
+from growthos_pipeline.ratelimit import RateLimiter
+from growthos_pipeline.settings import Settings, get_settings
+
+DESCRIPTION = """\
+GrowthOS Pipeline: events into an open Delta lake, queried with a pipe language.
+
+Errors: `{"error": {"code", "message", "details"}, "request_id"}`; every response carries
+`X-Request-Id`. Keys go in `X-API-Key`, `Authorization: Bearer`, or `?key=`. Lists take `cursor`
+and `limit` (default 25, max 100) and answer `data`, `has_more`, `next_cursor`. Management POSTs
+honour `Idempotency-Key`. Keyed responses carry `X-RateLimit-Limit`, `-Remaining`, `-Reset`.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def versioned_router() -> APIRouter:
+    """Every versioned route, to be mounted under ``/v1`` (and ``/api`` as alias)."""
+    router = APIRouter()
+    for module in (admin, projects, orgs, auth):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    catalog: Catalog | None = None,
+    today: Callable[[], date] | None = None,
+) -> FastAPI:
+    """The API application for ``settings`` (by default, from the environment)."""
+    settings = settings or get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    catalog = catalog or Catalog.open(settings)
+    app = FastAPI(
+        title="GrowthOS Pipeline",
+        version=__version__,
+        description=DESCRIPTION,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    app.state.catalog = catalog
+    app.state.limiter = RateLimiter(settings)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(versioned_router(), prefix="/v1")
+    app.include_router(versioned_router(), prefix="/api", include_in_schema=False)
+    app.add_middleware(IdempotencyMiddleware, settings=settings, catalog=catalog)
+    app.add_middleware(ConventionsMiddleware, settings=settings, today=today)
+    return app

@@ -1,0 +1,1 @@
+"""The control plane: orgs, projects, keys, tokens, sessions, idempotency records, audit log."""

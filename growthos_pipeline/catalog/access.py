@@ -1,0 +1,101 @@
+"""Who is calling, and what they may touch.
+
+Every management call resolves its credential to a :class:`Principal`, then asks this module
+for the org or project it names. Anything outside the principal's reach answers 404 (it does
+not reveal that another tenant's project exists); a reachable project without the needed scope
+answers 403.
+
+Examples
+--------
+>>> p = Principal(kind="token", id="key_1", org_id="org_1", project_id="proj_1",
+...               scopes=frozenset({"query"}), plan="free")
+>>> p.can_admin_org("org_1")
+False
+>>> p.has_scope("query"), p.has_scope("admin")
+(True, False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import Connection, select
+
+from growthos_pipeline.catalog.tables import orgs, projects
+from growthos_pipeline.errors import Forbidden, NotFound
+
+PrincipalKind = Literal["admin", "public", "secret", "token", "session"]
+Scope = Literal["track", "query", "admin"]
+SCOPES: tuple[Scope, ...] = ("track", "query", "admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: an API key, an access token, or a signed-in person."""
+
+    kind: PrincipalKind
+    id: str
+    org_id: str | None
+    project_id: str | None
+    scopes: frozenset[str]
+    plan: str
+    admin_org_ids: frozenset[str] = field(default_factory=frozenset)
+    user_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"user:{self.user_id}" if self.user_id else f"key:{self.id}"
+
+    def can_admin_org(self, org_id: str) -> bool:
+        return org_id in self.admin_org_ids
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def require_org_admin(principal: Principal, org_id: str | None = None) -> str:
+    """The org the principal administers (``org_id`` if given); 403/404 otherwise."""
+    if principal.kind not in ("admin", "session"):
+        raise Forbidden(
+            "admin_key_required",
+            f"this call needs an org admin key (ak_) or a signed-in owner; "
+            f"found a {principal.kind} credential",
+        )
+    if org_id is None:
+        if principal.org_id is None:
+            raise Forbidden("org_required", "name the organisation in the path")
+        org_id = principal.org_id
+    if not principal.can_admin_org(org_id):
+        raise NotFound("org_not_found", f"no organisation '{org_id}' for this credential")
+    return org_id
+
+
+def require_project(
+    conn: Connection, principal: Principal, project_id: str, scope: Scope
+) -> dict[str, object]:
+    """The project row if the principal reaches it with ``scope``; 404/403 otherwise.
+
+    Org admins (admin keys, owners signed in) reach every project of their org with every
+    scope; project keys and tokens reach their own project with their own scopes.
+    """
+    row = conn.execute(select(projects).where(projects.c.id == project_id)).mappings().first()
+    in_reach = row is not None and (
+        principal.can_admin_org(str(row["org_id"])) or principal.project_id == project_id
+    )
+    if row is None or not in_reach:
+        raise NotFound("project_not_found", f"no project '{project_id}' for this credential")
+    if not principal.can_admin_org(str(row["org_id"])) and not principal.has_scope(scope):
+        raise Forbidden(
+            "insufficient_scope",
+            f"this call needs the '{scope}' scope; the credential has "
+            f"{sorted(principal.scopes) or 'none'}",
+            details=[{"required_scope": scope, "granted_scopes": sorted(principal.scopes)}],
+        )
+    return dict(row)
+
+
+def org_plan(conn: Connection, org_id: str) -> str:
+    plan = conn.execute(select(orgs.c.plan).where(orgs.c.id == org_id)).scalar_one_or_none()
+    return str(plan or "free")

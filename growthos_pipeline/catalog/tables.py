@@ -1,0 +1,167 @@
+"""The control-plane schema (SQLAlchemy Core). Alembic migrations in ``migrations/`` create it.
+
+Secrets never appear here in the clear: keys and session tokens are stored as an HMAC-SHA256
+under the server secret (``key_hash``), next to a short display prefix.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+orgs = Table(
+    "orgs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("plan", String(16), nullable=False, default="free"),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("org_id", String(40), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("plan", String(16), nullable=False, default="free"),
+    Column("retention_days", Integer, nullable=True),
+    Column("timezone", String(64), nullable=False, default="UTC"),
+    Column("allowed_origins", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("org_id", "name", name="uq_projects_org_id_name"),
+)
+
+#: Every credential: org admin keys (ak_), project public (pk_) and secret (sk_) keys, and
+#: scoped access tokens (aat_).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("org_id", String(40), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
+    Column("name", String(100), nullable=False),
+    Column("display", String(24), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Index("ix_api_keys_project_kind", "project_id", "kind"),
+    Index("ix_api_keys_org_kind", "org_id", "kind"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("provider", String(16), nullable=False),
+    Column("provider_user_id", String(64), nullable=False),
+    Column("login", String(100), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("provider", "provider_user_id", name="uq_users_provider_user"),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("org_id", String(40), ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False, default="owner"),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(40), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+#: Responses of management POSTs, replayed for a repeated Idempotency-Key. The body is
+#: encrypted (AES-GCM) under a key derived from the server secret, the caller's credential and
+#: the idempotency key, because it may hold a secret shown once.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("principal", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response", LargeBinary, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("org_id", String(40), nullable=True),
+    Column("project_id", String(40), nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=True),
+    Column("details", JSON, nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_audit_log_org", "org_id", "id"),
+    Index("ix_audit_log_project", "project_id", "id"),
+)
