@@ -123,8 +123,7 @@ class ConventionsMiddleware:
                 )
         finally:
             audit.request_id.reset(token)
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _route_template(scope)
             method = scope.get("method", "GET")
             REQUESTS.labels(method, template, str(status_code)).inc()
             LATENCY.labels(method, template).observe(time.perf_counter() - started_at)
@@ -162,7 +161,9 @@ class ConventionsMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _too_large(seen, limit)
+                    error = _too_large(seen, limit)
+                    scope.setdefault("state", {})["payload_too_large"] = error
+                    raise error
             return message
 
         return bounded_receive
@@ -203,6 +204,20 @@ class ConventionsMiddleware:
             error_body(error, request_id),
             [(k.lower().encode(), v.encode()) for k, v in error.headers.items()],
         )
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route as a template (``/v1/projects/{project_id}``), for metric labels."""
+    if scope.get("route") is None:
+        return "unmatched"
+    path = str(scope.get("path", ""))
+    params = scope.get("path_params") or {}
+    if not params:
+        return path
+    by_value = {str(value): name for name, value in params.items()}
+    return "/".join(
+        f"{{{by_value[part]}}}" if part in by_value else part for part in path.split("/")
+    )
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:

@@ -28,6 +28,11 @@ def _request_id(request: Request) -> str | None:
 
 
 def _respond(request: Request, error: UserError) -> Response:
+    # A body over the size limit is detected while the framework parses it; whatever error
+    # the parser then raises, the caller is told the real reason.
+    too_large = getattr(request.state, "payload_too_large", None)
+    if too_large is not None:
+        error = too_large
     return Response(
         orjson.dumps(error.to_dict(_request_id(request))),
         status_code=error.status,

@@ -29,7 +29,9 @@ _HOP_HEADERS = {b"x-request-id", b"x-ratelimit-limit", b"x-ratelimit-remaining",
 
 def credential_of(scope: Scope) -> str | None:
     """The raw credential a request presents, wherever it is."""
-    headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    headers = {
+        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+    }
     if "x-api-key" in headers:
         return headers["x-api-key"].strip()
     auth = headers.get("authorization", "")
