@@ -43,10 +43,11 @@ def org_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _insert_org(conn: Connection, settings: Settings, name: str) -> tuple[dict[str, Any], str]:
-    row = {"id": new_id("org"), "name": name, "plan": "free", "created_at": utcnow()}
+    org_id = new_id("org")
+    row: dict[str, Any] = {"id": org_id, "name": name, "plan": "free", "created_at": utcnow()}
     conn.execute(insert(orgs).values(**row))
     admin_key, _ = keys.issue(
-        conn, settings, "admin", org_id=row["id"], project_id=None, name="admin"
+        conn, settings, "admin", org_id=org_id, project_id=None, name="admin"
     )
     return row, admin_key
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from growthos_pipeline.catalog import audit, keys
+from growthos_pipeline.catalog import audit, credentials, keys
 from growthos_pipeline.catalog.access import Principal, require_org_admin, require_project
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.models import ProjectCreate, ProjectDelete, ProjectSettingsUpdate
@@ -39,7 +39,7 @@ def project_view(row: dict[str, Any]) -> dict[str, Any]:
 
 def public_key_for(conn: Connection, settings: Settings, org_id: str, project_id: str) -> str:
     """The project's public key (derived, so the same every time it is asked for)."""
-    raw = keys.credentials.derive("public", settings.server_secret(), project_id)
+    raw = credentials.derive("public", settings.server_secret(), project_id)
     keys.issue(conn, settings, "public", org_id=org_id, project_id=project_id, name="public",
                raw=raw)
     return raw
@@ -49,8 +49,9 @@ def insert_project(
     conn: Connection, settings: Settings, org_id: str, body: ProjectCreate
 ) -> dict[str, Any]:
     now = utcnow()
-    row = {
-        "id": new_id("proj"),
+    project_id = new_id("proj")
+    row: dict[str, Any] = {
+        "id": project_id,
         "org_id": org_id,
         "name": body.name,
         "plan": body.plan or "free",
@@ -61,8 +62,8 @@ def insert_project(
         "updated_at": now,
     }
     conn.execute(insert(projects).values(**row))
-    public_key = public_key_for(conn, settings, org_id, row["id"])
-    secret_key, _ = keys.issue(conn, settings, "secret", org_id=org_id, project_id=row["id"],
+    public_key = public_key_for(conn, settings, org_id, project_id)
+    secret_key, _ = keys.issue(conn, settings, "secret", org_id=org_id, project_id=project_id,
                                name="secret")
     return {"project": project_view(row), "public_key": public_key, "secret_key": secret_key}
 
