@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -17,6 +18,10 @@ from growthos_pipeline.settings import Settings
 STATE_COOKIE = "gos_oauth_state"
 STATE_MAX_AGE_S = 600
 SCOPE = "read:user user:email"
+#: Token-endpoint errors that mean the code is wrong, used or expired (GitHub's, then RFC 6749's):
+#: the person should start again. Other errors (bad client secret, redirect mismatch) are the
+#: deployment's, not theirs.
+_CODE_ERRORS = frozenset({"bad_verification_code", "invalid_grant"})
 
 
 def _client(settings: Settings, redirect_uri: str) -> AsyncOAuth2Client:
@@ -69,6 +74,25 @@ async def fetch_profile(settings: Settings, code: str, redirect_uri: str) -> dic
             await client.fetch_token(
                 settings.github_token_url, code=code, headers={"Accept": "application/json"}
             )
+        except OAuthError as exc:
+            details = [{"provider_error": str(exc.error)[:100]}]
+            if exc.error in _CODE_ERRORS:
+                raise BadRequest(
+                    "oauth_code_invalid",
+                    "the provider refused the sign-in code (wrong, used or expired); start again",
+                    details=details,
+                ) from None
+            raise ServiceUnavailable(
+                "oauth_provider_error",
+                "the sign-in provider refused this deployment's token request; check the "
+                "GitHub client id, secret and callback URL",
+                details=details,
+            ) from exc
+        except Exception as exc:
+            raise ServiceUnavailable(
+                "oauth_provider_error", "the sign-in provider did not answer as expected"
+            ) from exc
+        try:
             response = await client.get(f"{api}/user", headers={"Accept": "application/json"})
             response.raise_for_status()
             profile: dict[str, Any] = response.json()
