@@ -12,9 +12,11 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.aio.strategies import FixedWindowRateLimiter
 
 from growthos_pipeline.settings import LimitCategory, Settings
@@ -65,11 +67,24 @@ class RateLimiter:
         try:
             allowed = await self.strategy.hit(item, category, identity)
             stats = await self.strategy.get_window_stats(item, category, identity)
+            reset_time = await self._reset_time(item.key_for(category, identity), stats.reset_time)
         except Exception:  # the limiter's store is down: serve, and say so in the log
             log.warning("rate-limit store unavailable; request not counted", exc_info=True)
             reset = int(time.time()) + self.settings.rate_limit_window_s
             return Decision(True, limit, limit, reset)
-        return Decision(allowed, limit, max(0, stats.remaining), math.ceil(stats.reset_time))
+        return Decision(allowed, limit, max(0, stats.remaining), math.ceil(reset_time))
+
+    async def _reset_time(self, key: str, reset_time: float) -> float:
+        """When the window's counter expires. On Redis, ``limits`` reads the TTL, which Redis
+        rounds to whole seconds, so the reset could be reported up to half a second before the
+        window ends (a client retrying then gets another 429); PTTL counts milliseconds."""
+        if not isinstance(self.storage, RedisStorage):
+            return reset_time
+        bridge = self.storage.bridge
+        assert isinstance(bridge, RedispyBridge)  # implementation="redispy" above
+        connection: Any = bridge.get_connection()
+        pttl = int(await connection.pttl(bridge.prefixed_key(key)))
+        return time.time() + max(pttl, 0) / 1000
 
     async def check(self) -> bool:
         """Whether the limiter's store answers (for /readyz)."""
