@@ -88,6 +88,26 @@ class Settings(BaseSettings):
     deprecation_link: str = "https://growthos.dev/docs/api/versions"
 
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    #: Ingest limits (see docs/ingest.md): a request body as sent and once decompressed, one
+    #: event, the events in a batch, nesting of property objects, string lengths.
+    ingest_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    ingest_max_decompressed_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    ingest_max_event_bytes: int = Field(default=64 * 1024, ge=256)
+    ingest_max_batch_events: int = Field(default=2000, ge=1)
+    ingest_max_depth: int = Field(default=10, ge=1, le=64)
+    ingest_max_string_chars: int = Field(default=8192, ge=16)
+    ingest_max_id_chars: int = Field(default=1024, ge=16)
+    #: How long a verified ingest key is trusted before it is looked up again.
+    key_cache_ttl_s: float = Field(default=2.0, ge=0)
+
+    #: The write-ahead log: segment size, how often the open segment is sealed for the flusher
+    #: (bounds freshness), and the unflushed backlog above which ingest answers 503.
+    wal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    wal_seal_interval_s: float = Field(default=0.5, gt=0)
+    wal_max_backlog_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=4096)
+    #: Run the WAL flusher inside the API process (turn off to run `growthos flush` apart).
+    flusher_enabled: bool = True
     request_timeout_s: float = Field(default=30.0, gt=0)
     token_max_ttl_hours: int = Field(default=24 * 366, gt=0)
     idempotency_ttl_hours: int = Field(default=24, gt=0)

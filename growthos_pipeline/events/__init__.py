@@ -1,0 +1,1 @@
+"""Events: the canonical model, validation and enrichment, and one mapper per wire protocol."""

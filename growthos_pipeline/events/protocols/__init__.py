@@ -1,0 +1,1 @@
+"""One module per wire format, each mapping its payloads into canonical events."""

@@ -1,0 +1,131 @@
+"""The one call the API makes for ingest: canonical events -> WAL -> acknowledgement.
+
+An :class:`Ingestor` lives in each API process: it claims a WAL slot, recovers it, and runs
+the flusher. :meth:`Ingestor.accept` returns once the events are fsynced in the WAL; if they
+cannot be (disk full, I/O error, a backlog the lake is not draining) it raises a 503 error
+with ``Retry-After`` and nothing is acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from growthos_pipeline.errors import ServiceUnavailable
+from growthos_pipeline.events.model import Event
+from growthos_pipeline.ingest.flush import Flusher
+from growthos_pipeline.ingest.wal import Slot, WALError, WriteAheadLog, claim_slot
+from growthos_pipeline.lake.tables import ensure_events_table, events_uri
+from growthos_pipeline.lake.write import committed_version
+from growthos_pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(events: list[Event]) -> bytes:
+    """Events as NDJSON, the WAL's record payload."""
+    return _encoder.encode_lines(events)
+
+
+def _unavailable(error: WALError) -> ServiceUnavailable:
+    retry = "1" if error.code == "ingest_backlog" else "5"
+    return ServiceUnavailable(error.code, error.message, headers={"Retry-After": retry})
+
+
+class Ingestor:
+    """Durable acceptance of events for one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.wal_root = settings.data_dir.resolve() / "wal"
+        self.slot: Slot | None = None
+        self.wal: WriteAheadLog | None = None
+        self.flusher: Flusher | None = None
+
+    def start(self) -> None:
+        settings = self.settings
+        self.slot = claim_slot(self.wal_root)
+        table = ensure_events_table(events_uri(settings))
+        first = committed_version(table, self.slot.app_id) + 1
+        self.wal = WriteAheadLog(
+            self.slot.directory,
+            segment_bytes=settings.wal_segment_bytes,
+            seal_interval_s=settings.wal_seal_interval_s,
+            max_backlog_bytes=settings.wal_max_backlog_bytes,
+            first_seq=first,
+            on_seal=self._on_seal,
+        )
+        self.wal.open()
+        self.flusher = Flusher(self.wal, self.slot, table, wal_root=self.wal_root)
+        if settings.flusher_enabled:
+            self.flusher.start()
+            self.flusher.wake()  # segments recovered from a previous run go first
+        log.info("ingest ready: WAL %s", self.slot.directory)
+
+    def _on_seal(self) -> None:
+        if self.flusher is not None:
+            self.flusher.wake()
+
+    def stop(self) -> None:
+        if self.wal is not None:
+            self.wal.close()
+        if self.flusher is not None:
+            if self.settings.flusher_enabled:
+                self.flusher.stop()
+            try:
+                self.flusher.flush_pending()
+            except Exception:
+                log.exception("final flush failed; the WAL keeps the events for the next start")
+        if self.slot is not None:
+            self.slot.release()
+        self.wal = self.flusher = self.slot = None
+
+    async def accept(self, events: list[Event]) -> int:
+        """Persist ``events`` (fsynced) and return how many; 503 if they cannot be."""
+        if not events:
+            return 0
+        if self.wal is None:
+            raise ServiceUnavailable("ingest_unavailable", "ingest is starting or stopping",
+                                     headers={"Retry-After": "1"})
+        try:
+            await self.wal.append(encode(events))
+        except WALError as error:
+            raise _unavailable(error) from None
+        return len(events)
+
+    def accept_sync(self, events: list[Event]) -> int:
+        if not events:
+            return 0
+        if self.wal is None:
+            raise ServiceUnavailable("ingest_unavailable", "ingest is not running")
+        try:
+            self.wal.append_sync(encode(events))
+        except WALError as error:
+            raise _unavailable(error) from None
+        return len(events)
+
+    def flush_now(self) -> int:
+        """Seal the open segment and move everything sealed into the lake (tests, CLI)."""
+        if self.wal is None or self.flusher is None:
+            return 0
+        self.wal.seal()
+        return self.flusher.flush_pending()
+
+    def health(self) -> dict[str, Any]:
+        wal, flusher = self.wal, self.flusher
+        return {
+            "wal": "ok" if wal is not None and wal.last_error is None else
+            (wal.last_error if wal else "not running"),
+            "flusher": "ok" if flusher is not None and flusher.healthy else
+            (flusher.last_error if flusher else "not running"),
+            "backlog_bytes": wal.backlog_bytes() if wal else 0,
+        }
+
+    @property
+    def wal_directory(self) -> Path | None:
+        return self.slot.directory if self.slot else None

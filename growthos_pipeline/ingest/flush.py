@@ -1,0 +1,153 @@
+"""The flusher: sealed WAL segments -> the Delta ``events`` table, exactly once.
+
+One background thread per API process drains its own slot: for each sealed segment, oldest
+first, it reads the records (skipping corrupt ones), drops repeated insert_ids within the
+segment, appends to Delta with the segment number as the slot's application-transaction
+version, fsyncs, and only then deletes the segment. A crash at any point repeats at most the
+append, which the transaction version turns into a no-op. It also adopts the slots of
+processes that are gone (a smaller worker count after a restart) and drains them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from growthos_pipeline.events.model import LAKE_SCHEMA, WAL_SCHEMA
+from growthos_pipeline.ingest.wal import (
+    Slot,
+    WriteAheadLog,
+    _segments,
+    read_records,
+    slot_dirs,
+    try_claim,
+)
+from growthos_pipeline.lake.write import append_once
+
+log = logging.getLogger(__name__)
+
+_POLARS_WAL_SCHEMA = {
+    name: (pl.Int64 if dtype == pa.int64() else pl.String) for name, dtype in WAL_SCHEMA.items()
+}
+
+
+def records_to_arrow(records: list[memoryview] | list[bytes]) -> pa.Table:
+    """WAL records (NDJSON) as an Arrow table in the lake's schema, insert_ids made unique."""
+    data = b"".join(bytes(r) for r in records)
+    frame = pl.read_ndjson(io.BytesIO(data), schema=_POLARS_WAL_SCHEMA)
+    frame = frame.with_columns(
+        pl.from_epoch("time", time_unit="us").dt.replace_time_zone("UTC"),
+        pl.from_epoch("received_at", time_unit="us").dt.replace_time_zone("UTC"),
+    ).with_columns(pl.col("time").dt.date().alias("event_date"))
+    frame = frame.unique(subset=["project_id", "insert_id"], keep="first", maintain_order=True)
+    return frame.select(LAKE_SCHEMA.names).to_arrow().cast(LAKE_SCHEMA)
+
+
+def flush_segment(table: DeltaTable, app_id: str, seq: int, path: Path) -> int:
+    """Append one segment's events; the number of rows written (0 if already in)."""
+    scan = read_records(path)
+    if not scan.records:
+        return 0
+    data = records_to_arrow(scan.records)
+    if not append_once(table, data, app_id=app_id, version=seq):
+        return 0
+    return int(data.num_rows)
+
+
+class Flusher:
+    """Background thread moving sealed segments of one WAL into the lake."""
+
+    def __init__(
+        self, wal: WriteAheadLog, slot: Slot, table: DeltaTable, *, wal_root: Path,
+        adopt_interval_s: float = 5.0,
+    ) -> None:
+        self.wal = wal
+        self.slot = slot
+        self.table = table
+        self.wal_root = wal_root
+        self.adopt_interval_s = adopt_interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.rows_flushed = 0
+        self.last_error: str | None = None
+        self.last_flush_at: float | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="growthos-flusher", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, timeout: float = 30) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.last_error is None
+
+    def flush_pending(self) -> int:
+        """Flush every sealed segment of this slot now; the number of rows written."""
+        with self._lock:
+            written = 0
+            for seq, path in self.wal.sealed():
+                written += flush_segment(self.table, self.slot.app_id, seq, path)
+                self.wal.retire(seq)
+            self.rows_flushed += written
+            self.last_flush_at = time.time()
+            return written
+
+    def adopt_orphans(self) -> int:
+        """Drain the slots no live process holds; the number of rows written."""
+        written = 0
+        for directory in slot_dirs(self.wal_root):
+            if directory == self.slot.directory or not _segments(directory):
+                continue
+            orphan = try_claim(directory)
+            if orphan is None:
+                continue
+            try:
+                for seq, path in _segments(directory):
+                    written += flush_segment(self.table, orphan.app_id, seq, path)
+                    path.unlink()
+                log.info("drained orphan WAL slot %s (%d rows)", directory, written)
+            finally:
+                orphan.release()
+        return written
+
+    def _run(self) -> None:
+        backoff = 0.5
+        next_adopt = 0.0
+        while True:
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            try:
+                self.flush_pending()
+                if time.monotonic() >= next_adopt:
+                    self.adopt_orphans()
+                    next_adopt = time.monotonic() + self.adopt_interval_s
+                self.last_error = None
+                backoff = 0.5
+            except Exception as exc:  # the lake is failing: keep the segments, retry later
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                log.error("flush failed, will retry in %.1f s: %s", backoff, self.last_error)
+                if stopping:
+                    return
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+            if stopping:
+                return

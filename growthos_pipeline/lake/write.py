@@ -1,0 +1,97 @@
+"""Appends to Delta exactly once, made durable on disk.
+
+Each WAL slot is a Delta *application*: a flushed segment is committed together with
+``Transaction(app_id, segment_seq)`` in the same atomic commit, so after a crash the flusher
+reads ``transaction_version(app_id)`` and skips every segment already in the table. delta-rs
+does not check that versions only grow, so :func:`append_once` checks before writing.
+
+delta-rs does not fsync on a local disk either: before the caller retires a WAL segment,
+:func:`append_once` fsyncs the new data files, the commit file and their folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import unquote
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+from growthos_pipeline.events.model import PARTITION_BY
+
+
+def committed_version(table: DeltaTable, app_id: str) -> int:
+    """The last segment number committed by ``app_id`` (0 when none)."""
+    table.update_incremental()
+    version = table.transaction_version(app_id)
+    return int(version) if version is not None else 0
+
+
+def append_once(table: DeltaTable, data: pa.Table, *, app_id: str, version: int) -> bool:
+    """Append ``data`` as ``app_id``'s ``version``; False if that version is already in.
+
+    Returns after the new files and the commit are fsynced.
+    """
+    before = table.version()
+    current = committed_version(table, app_id)
+    if current >= version:
+        return False
+    write_deltalake(
+        table,
+        data,
+        mode="append",
+        partition_by=PARTITION_BY,
+        commit_properties=CommitProperties(
+            app_transactions=[Transaction(app_id=app_id, version=version)],
+            max_commit_retries=50,
+        ),
+    )
+    table.update_incremental()
+    fsync_commits(table.table_uri, range(before + 1, table.version() + 1), app_id, version)
+    return True
+
+
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (os.O_DIRECTORY if directory else 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_commits(uri: str, versions: range, app_id: str, version: int) -> None:
+    """fsync the data files and log entry of the commit that carries (app_id, version)."""
+    root = Path(uri.removeprefix("file://"))
+    log_dir = root / "_delta_log"
+    for number in versions:
+        commit = log_dir / f"{number:020d}.json"
+        if not commit.exists():
+            continue
+        adds: list[str] = []
+        ours = False
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "txn" in action:
+                txn = action["txn"]
+                ours = ours or (txn.get("appId") == app_id and txn.get("version") == version)
+            if "add" in action:
+                adds.append(unquote(action["add"]["path"]))
+        if not ours:
+            continue
+        folders = set()
+        for rel in adds:
+            data_file = root / rel
+            _fsync(data_file)
+            folder = data_file.parent
+            while folder != root and folder not in folders:
+                folders.add(folder)
+                folder = folder.parent
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            _fsync(folder, directory=True)
+        _fsync(root, directory=True)
+        _fsync(commit)
+        _fsync(log_dir, directory=True)
+        return
