@@ -5,7 +5,8 @@ Run it with ``growthos serve``, or ``uvicorn --factory api.app:create_app``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date
 
 from fastapi import APIRouter, FastAPI
@@ -14,9 +15,11 @@ from fastapi.routing import APIRoute
 from api import errors
 from api.conventions import ConventionsMiddleware
 from api.idempotency import IdempotencyMiddleware
-from api.routes import admin, auth, health, orgs, projects
+from api.routes import admin, auth, health, ingest, orgs, projects
 from growthos_pipeline import __version__
 from growthos_pipeline.catalog.database import Catalog
+from growthos_pipeline.catalog.keys import KeyCache
+from growthos_pipeline.ingest.accept import Ingestor
 from growthos_pipeline.ratelimit import RateLimiter
 from growthos_pipeline.settings import Settings, get_settings
 
@@ -37,7 +40,7 @@ def _operation_id(route: APIRoute) -> str:
 def versioned_router() -> APIRouter:
     """Every versioned route, to be mounted under ``/v1`` (and ``/api`` as alias)."""
     router = APIRouter()
-    for module in (admin, projects, orgs, auth):
+    for module in (ingest, admin, projects, orgs, auth):
         router.include_router(module.router)
     return router
 
@@ -52,7 +55,19 @@ def create_app(
     settings = settings or get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     catalog = catalog or Catalog.open(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ingestor = Ingestor(settings)
+        ingestor.start()
+        app.state.ingestor = ingestor
+        try:
+            yield
+        finally:
+            ingestor.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="GrowthOS Pipeline",
         version=__version__,
         description=DESCRIPTION,
@@ -61,10 +76,13 @@ def create_app(
     app.state.settings = settings
     app.state.catalog = catalog
     app.state.limiter = RateLimiter(settings)
+    app.state.key_cache = KeyCache(settings.key_cache_ttl_s)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(versioned_router(), prefix="/v1")
     app.include_router(versioned_router(), prefix="/api", include_in_schema=False)
+    # The reference's unversioned ingest aliases.
+    app.include_router(ingest.router, include_in_schema=False)
     app.add_middleware(IdempotencyMiddleware, settings=settings, catalog=catalog)
     app.add_middleware(ConventionsMiddleware, settings=settings, today=today)
     return app

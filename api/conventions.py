@@ -36,6 +36,11 @@ log = logging.getLogger("growthos.api")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _VERSION = re.compile(r"^/(v\d+|api)(/|$)")
+#: Ingest paths take larger bodies (ingest_max_body_bytes) than management calls.
+_INGEST = re.compile(
+    r"^/((v1|api)/)?(track|identify|page|group|alias|batch)/?$"
+    r"|^/(segment|amplitude|posthog|growthbook)(/|$)"
+)
 
 REQUESTS = Counter(
     "growthos_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -146,7 +151,8 @@ class ConventionsMiddleware:
         )
 
     def _bounded(self, scope: Scope, receive: Receive) -> Receive:
-        limit = self.settings.max_body_bytes
+        ingest = _INGEST.match(scope.get("path", "")) is not None
+        limit = self.settings.ingest_max_body_bytes if ingest else self.settings.max_body_bytes
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -10,10 +12,10 @@ from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPAuthor
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from growthos_pipeline.catalog.access import Principal
+from growthos_pipeline.catalog.access import Principal, require_admin_kind
 from growthos_pipeline.catalog.accounts import SESSION_COOKIE, authenticate_session
 from growthos_pipeline.catalog.database import Catalog
-from growthos_pipeline.catalog.keys import authenticate
+from growthos_pipeline.catalog.keys import KeyCache, authenticate
 from growthos_pipeline.catalog.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from growthos_pipeline.errors import FeatureDisabled, Forbidden, RateLimited, Unauthorized
 from growthos_pipeline.ratelimit import RateLimiter
@@ -81,8 +83,16 @@ def _principal_dependency(
         session: Annotated[str | None, Depends(_session_cookie)],
     ) -> Principal:
         raw = x_api_key or (bearer.credentials if bearer else None) or key
+        raw = raw or _basic_username(request.headers.get("authorization"))
         if raw:
-            principal = await run_in_threadpool(authenticate, catalog, settings, raw.strip())
+            raw = raw.strip()
+            if category == "ingest":
+                cache: KeyCache = request.app.state.key_cache
+                principal = cache.get(raw) or await run_in_threadpool(
+                    cache.authenticate, catalog, settings, raw
+                )
+            else:
+                principal = await run_in_threadpool(authenticate, catalog, settings, raw)
         elif session and allow_session:
             principal = await run_in_threadpool(authenticate_session, catalog, settings, session)
             _check_same_origin(request, settings)
@@ -95,6 +105,17 @@ def _principal_dependency(
         return principal
 
     return dependency
+
+
+def _basic_username(header: str | None) -> str | None:
+    """The key sent as HTTP Basic user name (how Segment's libraries send a write key)."""
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("invalid_api_key", "the Basic credentials are not base64") from None
+    return decoded.split(":", 1)[0] or None
 
 
 def _check_same_origin(request: Request, settings: Settings) -> None:
@@ -120,6 +141,16 @@ def require_feature(feature: str) -> Any:
 
 
 ManagementPrincipal = Annotated[Principal, Depends(_principal_dependency("management"))]
+
+
+async def _org_admin(principal: ManagementPrincipal) -> Principal:
+    require_admin_kind(principal)
+    return principal
+
+
+#: An org admin key (``ak_``) or a signed-in person: project keys and tokens get 403.
+OrgAdminPrincipal = Annotated[Principal, Depends(_org_admin)]
+
 IngestPrincipal = Annotated[Principal, Depends(_principal_dependency("ingest",
                                                                       allow_session=False))]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, ManagementPrincipal
+from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, OrgAdminPrincipal
 from api.deps import SettingsDep, require_feature
 from api.schemas import AdminKeyRotated, AuditEntry, Org, Page, Project, ProjectCreated
 from api.schemas import ProjectDeleted, SecretKeyRotated, error_responses
@@ -19,14 +19,14 @@ router = APIRouter(
 
 
 @router.get("/org", name="admin_get_org")
-def admin_get_org(principal: ManagementPrincipal, catalog: CatalogDep) -> Org:
+def admin_get_org(principal: OrgAdminPrincipal, catalog: CatalogDep) -> Org:
     """The organisation of the admin key."""
     return Org.model_validate(orgs.get_org(catalog, principal))
 
 
 @router.post("/rotate-key", name="admin_rotate_key", status_code=201)
 def admin_rotate_key(
-    principal: ManagementPrincipal, catalog: CatalogDep, settings: SettingsDep
+    principal: OrgAdminPrincipal, catalog: CatalogDep, settings: SettingsDep
 ) -> AdminKeyRotated:
     """Revoke every admin key of the org and issue a new one (shown once)."""
     return AdminKeyRotated.model_validate(orgs.rotate_admin_key(catalog, settings, principal))
@@ -34,7 +34,7 @@ def admin_rotate_key(
 
 @router.get("/projects", name="admin_list_projects")
 def admin_list_projects(
-    principal: ManagementPrincipal, catalog: CatalogDep, cursor: Cursor = None,
+    principal: OrgAdminPrincipal, catalog: CatalogDep, cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Page[Project]:
     page = projects.list_projects(catalog, principal, cursor=cursor, limit=limit)
@@ -44,7 +44,7 @@ def admin_list_projects(
 @router.post("/projects", name="admin_create_project", status_code=201,
              responses=error_responses(409))
 def admin_create_project(
-    principal: ManagementPrincipal, body: ProjectCreate, catalog: CatalogDep,
+    principal: OrgAdminPrincipal, body: ProjectCreate, catalog: CatalogDep,
     settings: SettingsDep,
 ) -> ProjectCreated:
     """A new project with its public key and secret key (the secret key is shown once)."""
@@ -55,7 +55,7 @@ def admin_create_project(
 
 @router.get("/projects/{project_id}", name="admin_get_project")
 def admin_get_project(
-    principal: ManagementPrincipal, project_id: str, catalog: CatalogDep
+    principal: OrgAdminPrincipal, project_id: str, catalog: CatalogDep
 ) -> Project:
     return Project.model_validate(projects.get_project(catalog, principal, project_id))
 
@@ -64,7 +64,7 @@ def admin_get_project(
                dependencies=[require_feature("project_delete")],
                responses=error_responses(400, 503))
 def admin_delete_project(
-    principal: ManagementPrincipal, project_id: str, body: ProjectDelete, catalog: CatalogDep
+    principal: OrgAdminPrincipal, project_id: str, body: ProjectDelete, catalog: CatalogDep
 ) -> ProjectDeleted:
     """Delete a project and all its data; ``project_name`` must be typed twice."""
     return ProjectDeleted.model_validate(
@@ -75,7 +75,7 @@ def admin_delete_project(
 @router.post("/projects/{project_id}/rotate-secret-key", name="admin_rotate_secret_key",
              status_code=201)
 def admin_rotate_secret_key(
-    principal: ManagementPrincipal, project_id: str, catalog: CatalogDep, settings: SettingsDep
+    principal: OrgAdminPrincipal, project_id: str, catalog: CatalogDep, settings: SettingsDep
 ) -> SecretKeyRotated:
     """Revoke the project's secret keys and issue a new one; the public key is unchanged."""
     return SecretKeyRotated.model_validate(
@@ -85,7 +85,7 @@ def admin_rotate_secret_key(
 
 @router.get("/audit", name="admin_list_audit")
 def admin_list_audit(
-    principal: ManagementPrincipal, catalog: CatalogDep, cursor: Cursor = None,
+    principal: OrgAdminPrincipal, catalog: CatalogDep, cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Page[AuditEntry]:
     """The organisation's audit trail, oldest first."""

@@ -24,7 +24,7 @@ def healthz() -> Health:
 
 @router.get("/readyz", name="readyz", responses={503: {"model": Health}})
 async def readyz(
-    settings: SettingsDep, catalog: CatalogDep, limiter: LimiterDep
+    request: Request, settings: SettingsDep, catalog: CatalogDep, limiter: LimiterDep
 ) -> JSONResponse:
     """The process can serve: catalog reachable and migrated, data folder writable, and the
     shared rate-limit store reachable when one is configured."""
@@ -37,6 +37,11 @@ async def readyz(
     checks["data_dir"] = "ok" if os.access(settings.data_dir, os.W_OK) else "not writable"
     if limiter.shared:
         checks["redis"] = "ok" if await limiter.check() else "unreachable"
+    ingestor = getattr(request.app.state, "ingestor", None)
+    if ingestor is not None:
+        health = ingestor.health()
+        checks["wal"] = health["wal"]
+        checks["flusher"] = health["flusher"]
     ok = all(value == "ok" for value in checks.values())
     body = Health(status="ok" if ok else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

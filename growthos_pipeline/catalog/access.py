@@ -42,6 +42,8 @@ class Principal:
     plan: str
     admin_org_ids: frozenset[str] = field(default_factory=frozenset)
     user_id: str | None = None
+    #: Browser origins allowed to send events with the project's public key (empty: any).
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def actor(self) -> str:
@@ -55,14 +57,20 @@ class Principal:
         return scope in self.scopes
 
 
-def require_org_admin(principal: Principal, org_id: str | None = None) -> str:
-    """The org the principal administers (``org_id`` if given); 403/404 otherwise."""
+def require_admin_kind(principal: Principal) -> None:
+    """403 ``admin_key_required`` unless the principal is an org admin key or a person signed
+    in: project keys and tokens (``pk_``, ``sk_``, ``aat_``) never manage organisations."""
     if principal.kind not in ("admin", "session"):
         raise Forbidden(
             "admin_key_required",
             f"this call needs an org admin key (ak_) or a signed-in owner; "
             f"found a {principal.kind} credential",
         )
+
+
+def require_org_admin(principal: Principal, org_id: str | None = None) -> str:
+    """The org the principal administers (``org_id`` if given); 403/404 otherwise."""
+    require_admin_kind(principal)
     if org_id is None:
         if principal.org_id is None:
             raise Forbidden("org_required", "name the organisation in the path")
@@ -99,3 +107,37 @@ def require_project(
 def org_plan(conn: Connection, org_id: str) -> str:
     plan = conn.execute(select(orgs.c.plan).where(orgs.c.id == org_id)).scalar_one_or_none()
     return str(plan or "free")
+
+
+def require_ingest(principal: Principal, origin: str | None = None) -> str:
+    """The project a credential may send events to; 403 otherwise.
+
+    Public keys are embedded in web pages, so a project can restrict the browser origins
+    that may use its public key (``allowed_origins``); server-side keys are not checked.
+    """
+    if principal.project_id is None:
+        raise Forbidden(
+            "project_key_required",
+            f"sending events needs a project key (pk_, sk_) or a token with the 'track' "
+            f"scope; found a {principal.kind} credential",
+        )
+    if not principal.has_scope("track"):
+        raise Forbidden(
+            "insufficient_scope",
+            f"sending events needs the 'track' scope; the credential has "
+            f"{sorted(principal.scopes) or 'none'}",
+            details=[{"required_scope": "track", "granted_scopes": sorted(principal.scopes)}],
+        )
+    if (
+        principal.kind == "public"
+        and origin
+        and principal.allowed_origins
+        and "*" not in principal.allowed_origins
+        and origin.rstrip("/") not in principal.allowed_origins
+    ):
+        raise Forbidden(
+            "origin_not_allowed",
+            f"the origin '{origin[:100]}' may not send events with this public key; "
+            "add it to the project's allowed_origins",
+        )
+    return principal.project_id

@@ -21,6 +21,7 @@ it was mistyped or truncated
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -98,7 +99,12 @@ def authenticate(catalog: Catalog, settings: Settings, raw: str) -> Principal:
     kind = credentials.kind_of(raw)
     key_hash = credentials.hash_secret(settings.server_secret(), raw)
     query = (
-        select(api_keys, orgs.c.plan.label("org_plan"), projects.c.plan.label("project_plan"))
+        select(
+            api_keys,
+            orgs.c.plan.label("org_plan"),
+            projects.c.plan.label("project_plan"),
+            projects.c.allowed_origins.label("allowed_origins"),
+        )
         .join(orgs, orgs.c.id == api_keys.c.org_id)
         .outerjoin(projects, projects.c.id == api_keys.c.project_id)
         .where(api_keys.c.key_hash == key_hash)
@@ -124,4 +130,32 @@ def authenticate(catalog: Catalog, settings: Settings, raw: str) -> Principal:
         scopes=frozenset(row["scopes"]),
         plan=str(row["org_plan"] if is_admin else row["project_plan"] or "free"),
         admin_org_ids=frozenset({org_id}) if is_admin else frozenset(),
+        allowed_origins=tuple(row["allowed_origins"] or ()),
     )
+
+
+class KeyCache:
+    """Verified keys, trusted for ``ttl`` seconds (the ingest path looks a key up once per
+    window instead of once per request; a revoked key stops within ``ttl``)."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def authenticate(self, catalog: Catalog, settings: Settings, raw: str) -> Principal:
+        if self.ttl <= 0:
+            return authenticate(catalog, settings, raw)
+        now = time.monotonic()
+        hit = self._entries.get(raw)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        principal = authenticate(catalog, settings, raw)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[raw] = (now + self.ttl, principal)
+        return principal
+
+    def get(self, raw: str) -> Principal | None:
+        hit = self._entries.get(raw)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None

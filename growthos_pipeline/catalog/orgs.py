@@ -22,7 +22,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from growthos_pipeline.catalog import audit, keys
-from growthos_pipeline.catalog.access import Principal, require_org_admin
+from growthos_pipeline.catalog.access import Principal, require_admin_kind, require_org_admin
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.models import OrgCreate, ProjectCreate
 from growthos_pipeline.catalog.pagination import Page, paginate
@@ -88,7 +88,8 @@ def get_org(catalog: Catalog, principal: Principal, org_id: str | None = None) -
 def list_orgs(
     catalog: Catalog, principal: Principal, *, cursor: str | None = None, limit: int = 25
 ) -> Page[dict[str, Any]]:
-    """The organisations the caller administers."""
+    """The organisations the caller administers (org admin keys and people signed in only)."""
+    require_admin_kind(principal)
     with catalog.connect() as conn:
         query = select(orgs).where(orgs.c.id.in_(sorted(principal.admin_org_ids)))
         return paginate(conn, query, orgs.c.id, cursor=cursor, limit=limit, convert=org_view)

@@ -9,14 +9,18 @@ with ``Retry-After`` and nothing is acknowledged.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from growthos_pipeline.errors import ServiceUnavailable
+from growthos_pipeline.errors import BadRequest, ServiceUnavailable
 from growthos_pipeline.events.model import Event
+from growthos_pipeline.events.protocols.growthos import Result
+from growthos_pipeline.events.validate import Limits
 from growthos_pipeline.ingest.flush import Flusher
+from growthos_pipeline.ingest.receive import context_for, decode_body
 from growthos_pipeline.ingest.wal import Slot, WALError, WriteAheadLog, claim_slot
 from growthos_pipeline.lake.tables import ensure_events_table, events_uri
 from growthos_pipeline.lake.write import committed_version
@@ -25,6 +29,9 @@ from growthos_pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
+
+#: A protocol mapper: (context, decoded body, max_events=...) -> Result.
+Mapper = Callable[..., Result]
 
 
 def encode(events: list[Event]) -> bytes:
@@ -42,6 +49,7 @@ class Ingestor:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.limits = Limits.from_settings(settings)
         self.wal_root = settings.data_dir.resolve() / "wal"
         self.slot: Slot | None = None
         self.wal: WriteAheadLog | None = None
@@ -108,6 +116,28 @@ class Ingestor:
         except WALError as error:
             raise _unavailable(error) from None
         return len(events)
+
+    async def receive(
+        self,
+        project_id: str,
+        raw: bytes,
+        headers: Mapping[str, str],
+        mapper: Mapper,
+        *,
+        source: str = "growthos",
+    ) -> Result:
+        """Decode one request body, map it into events with ``mapper``, persist the valid
+        ones. A single (non-batch) invalid event is a 400 ``invalid_event``."""
+        settings = self.settings
+        body = decode_body(raw, headers.get("content-encoding"),
+                           max_bytes=settings.ingest_max_decompressed_bytes)
+        ctx = context_for(project_id, headers, self.limits, source=source)
+        result = mapper(ctx, body, max_events=settings.ingest_max_batch_events)
+        if not result.batch and result.rejected:
+            first = result.rejected[0]
+            raise BadRequest("invalid_event", first["message"], details=result.rejected)
+        await self.accept(result.events)
+        return result
 
     def flush_now(self) -> int:
         """Seal the open segment and move everything sealed into the lake (tests, CLI)."""

@@ -230,7 +230,8 @@ def test_health_readiness_and_metrics(client: TestClient, keys: dict[str, str]) 
     assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"catalog": "ok", "data_dir": "ok"}
+    assert ready.json()["checks"] == {"catalog": "ok", "data_dir": "ok", "wal": "ok",
+                                      "flusher": "ok"}
     client.get("/v1/admin/org", headers=auth(keys["admin_key"]))
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
