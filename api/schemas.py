@@ -67,6 +67,9 @@ class ProjectCreated(Project):
 class ProjectDeleted(BaseModel):
     id: str
     deleted: bool
+    lake: dict[str, Any] = Field(
+        default_factory=dict, description="Per lake table: rows deleted, files removed"
+    )
 
 
 class SecretKeyRotated(BaseModel):

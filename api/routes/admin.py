@@ -10,6 +10,7 @@ from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, OrgAdminPrinc
 from api.deps import SettingsDep, require_feature
 from api.schemas import AdminKeyRotated, AuditEntry, Org, Page, Project, ProjectCreated
 from api.schemas import ProjectDeleted, SecretKeyRotated, error_responses
+from growthos_pipeline import deletion
 from growthos_pipeline.catalog import audit, orgs, projects
 from growthos_pipeline.catalog.models import ProjectCreate, ProjectDelete
 
@@ -64,11 +65,13 @@ def admin_get_project(
                dependencies=[require_feature("project_delete")],
                responses=error_responses(400, 503))
 def admin_delete_project(
-    principal: OrgAdminPrincipal, project_id: str, body: ProjectDelete, catalog: CatalogDep
+    principal: OrgAdminPrincipal, project_id: str, body: ProjectDelete, catalog: CatalogDep,
+    settings: SettingsDep,
 ) -> ProjectDeleted:
-    """Delete a project and all its data; ``project_name`` must be typed twice."""
+    """Delete a project and all its data (catalog and lake); ``project_name`` must be typed
+    twice."""
     return ProjectDeleted.model_validate(
-        projects.delete_project(catalog, principal, project_id, body)
+        deletion.delete_project(catalog, settings, principal, project_id, body)
     )
 
 

@@ -13,6 +13,7 @@ from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, ManagementPri
 from api.deps import SettingsDep, require_feature
 from api.schemas import AdminKeyRotated, Org, OrgCreated, Page, Project, ProjectCreated
 from api.schemas import ProjectDeleted, User, error_responses
+from growthos_pipeline import deletion
 from growthos_pipeline.catalog import accounts, orgs, projects
 from growthos_pipeline.catalog.models import OrgCreate, ProjectCreate, ProjectDelete
 
@@ -83,8 +84,9 @@ def create_org_project(
                responses=error_responses(400, 503))
 def delete_org_project(
     principal: ManagementPrincipal, org_id: str, project_id: str, body: ProjectDelete,
-    catalog: CatalogDep,
+    catalog: CatalogDep, settings: SettingsDep,
 ) -> ProjectDeleted:
+    """Delete a project and all its data (catalog and lake)."""
     return ProjectDeleted.model_validate(
-        projects.delete_project(catalog, principal, project_id, body, org_id=org_id)
+        deletion.delete_project(catalog, settings, principal, project_id, body, org_id=org_id)
     )

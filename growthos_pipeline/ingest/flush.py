@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from growthos_pipeline.events.model import LAKE_SCHEMA, WAL_SCHEMA
@@ -29,6 +30,7 @@ from growthos_pipeline.ingest.wal import (
     slot_dirs,
     try_claim,
 )
+from growthos_pipeline.lake.erase import erased_projects
 from growthos_pipeline.lake.write import append_once
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,10 @@ def flush_segment(table: DeltaTable, app_id: str, seq: int, path: Path) -> int:
     if not scan.records:
         return 0
     data = records_to_arrow(scan.records)
+    erased = erased_projects(Path(table.table_uri.removeprefix("file://")).parent)
+    if erased:  # a project deleted while its events waited in a WAL: drop them
+        keep = pc.invert(pc.is_in(data["project_id"], value_set=pa.array(sorted(erased))))
+        data = data.filter(keep)
     if not append_once(table, data, app_id=app_id, version=seq):
         return 0
     return int(data.num_rows)
