@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     github_authorize_url: str = "https://github.com/login/oauth/authorize"
     github_token_url: str = "https://github.com/login/oauth/access_token"
     github_api_url: str = "https://api.github.com"
+    #: The callback URL registered with GitHub; by default derived from the request (set it
+    #: when a proxy terminates TLS and the server cannot see the public address).
+    github_callback_url: str | None = None
 
     @field_validator("disabled_features", mode="before")
     @classmethod

@@ -20,7 +20,8 @@ router = APIRouter(
 
 
 def _callback_url(request: Request) -> str:
-    return str(request.url_for("github_callback"))
+    configured = request.app.state.settings.github_callback_url
+    return str(configured or request.url_for("github_callback"))
 
 
 @router.get("/github/login", name="github_login", status_code=302,
