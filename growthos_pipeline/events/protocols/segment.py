@@ -55,8 +55,10 @@ def message_to_event(ctx: IngestContext, msg: dict[str, Any]) -> Event:
     if kind not in TYPES:
         raise InvalidEvent("unknown_type", f"type must be one of {', '.join(TYPES)}; found "
                            f"{str(kind)[:40]!r}", "type")
-    context = msg.get("context") if isinstance(msg.get("context"), dict) else {}
-    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    raw_context = msg.get("context")
+    context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
+    raw_page = context.get("page")
+    page: dict[str, Any] = raw_page if isinstance(raw_page, dict) else {}
     properties = msg.get("properties")
     if properties is not None and not isinstance(properties, dict):
         raise InvalidEvent("invalid_properties", "properties must be a JSON object",
