@@ -182,8 +182,9 @@ class _Parser:
         tok = self.tok
         if tok.kind == "duration":
             self.advance()
-            raw_value, raw_unit = tok.value  # type: ignore[misc]
-            value, unit = int(raw_value), str(raw_unit)
+            pair = tok.value
+            assert isinstance(pair, tuple)
+            value, unit = int(pair[0]), str(pair[1])
             if value <= 0:
                 raise self.error(f"{context} needs a positive duration, found '{tok.text}'",
                                  tok, expected=_DURATIONS)
