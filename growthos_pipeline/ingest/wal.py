@@ -155,7 +155,7 @@ class WriteAheadLog:
         max_backlog_bytes: int = 2 * 1024 * 1024 * 1024,
         first_seq: int = 1,
         on_seal: Callable[[], None] | None = None,
-        write: Callable[[int, bytes], int] = os.write,
+        write: Callable[[int, memoryview], int] = os.write,
     ) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
@@ -295,6 +295,8 @@ class WriteAheadLog:
         try:
             if self._size > 0 and self._size + len(data) > self.segment_bytes:
                 self._seal_current(start_next=True)
+            if self._fd < 0:  # starting the next segment failed earlier (disk full): retry
+                self._start_segment(self._seq + 1)
             view = memoryview(data)
             written = 0
             while written < len(data):
@@ -322,8 +324,13 @@ class WriteAheadLog:
 
     def _start_segment(self, seq: int) -> None:
         path = _segment_path(self.directory, seq)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        _fsync_dir(self.directory)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            _fsync_dir(self.directory)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
         self._seq = seq
         self._size = 0
         self._opened_at = time.monotonic()
@@ -332,18 +339,23 @@ class WriteAheadLog:
         if self._size == 0 and start_next:
             self._opened_at = time.monotonic()
             return
+        if self._fd < 0:  # no open segment (its start failed): the next write opens one
+            return
         seq, size = self._seq, self._size
         os.close(self._fd)
+        # No open segment until the next one starts: if that fails (no space for a new
+        # file), the next write retries it instead of writing to a closed descriptor.
         self._fd = -1
+        self._size = 0
         if size == 0:
             _segment_path(self.directory, seq).unlink(missing_ok=True)
         else:
             with self._sealed_lock:
                 self._sealed[seq] = size
-        if start_next:
-            self._start_segment(seq + 1)
         if size and self.on_seal is not None:
             self.on_seal()
+        if start_next:
+            self._start_segment(seq + 1)
 
     def seal(self, timeout: float = 10) -> None:
         """Seal the open segment now, so the flusher can take it."""
