@@ -1,0 +1,413 @@
+"""The sqlglot tree -> a Polars LazyFrame.
+
+Only the node shapes the compiler emits are understood; anything else fails loudly (the guard
+has already refused it). Expressions dispatch on the node type through :data:`EXPRESSIONS`,
+relations through :func:`relation`. ``FunnelOp``, ``RetentionOp`` and ``SessionsOp`` are
+implemented here directly.
+
+SQL semantics are kept where Polars differs by default: ``SUM`` of no values is null, counts
+are 64-bit, sorts put nulls last, ``COUNT(DISTINCT x)`` ignores nulls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+from sqlglot import exp
+
+from growthos_pipeline.query.nodes import FunnelOp, RetentionOp, SessionsOp
+
+Frames = dict[str, pl.LazyFrame]
+_TRUNC = {"MINUTE": "1m", "HOUR": "1h", "DAY": "1d", "WEEK": "1w", "MONTH": "1mo"}
+_AGGS = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.PercentileCont, exp.ArgMin)
+
+
+class TranslationError(RuntimeError):
+    """A node the translator does not know: a compiler bug, never user input."""
+
+
+# ---- expressions ------------------------------------------------------------------------------
+
+
+def _json_path(node: exp.JSONPath) -> str:
+    out = "$"
+    for part in node.expressions:
+        if isinstance(part, exp.JSONPathRoot):
+            continue
+        key = str(part.this)
+        if key.isidentifier():
+            out += f".{key}"
+        else:
+            out += "[" + repr(key).replace("'", '"') + "]" if "'" in key else f"['{key}']"
+    return out
+
+
+def _literal(node: exp.Literal) -> pl.Expr:
+    if node.is_string:
+        return pl.lit(node.this, dtype=pl.String)
+    text = node.this
+    value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+    return pl.lit(value)
+
+
+def _cast(node: exp.Cast) -> pl.Expr:
+    target = node.to.this
+    inner = node.this
+    if isinstance(inner, exp.Literal) and inner.is_string:
+        if target in (exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMP):
+            moment = datetime.fromisoformat(inner.this)
+            return pl.lit(moment).cast(pl.Datetime("us", "UTC"))
+        if target == exp.DataType.Type.DATE:
+            return pl.lit(date.fromisoformat(inner.this))
+    if target == exp.DataType.Type.DOUBLE:
+        return expr(inner).cast(pl.Float64, strict=not isinstance(node, exp.TryCast))
+    raise TranslationError(f"cast to {target} is not supported")
+
+
+def _compare(op: str) -> Callable[[exp.Expression], pl.Expr]:
+    def build(node: exp.Expression) -> pl.Expr:
+        left, right = expr(node.this), expr(node.expression)
+        return {
+            "eq": left.eq(right),
+            "neq": left.ne(right),
+            "lt": left.lt(right),
+            "lte": left.le(right),
+            "gt": left.gt(right),
+            "gte": left.ge(right),
+        }[op]
+
+    return build
+
+
+def _in(node: exp.In) -> pl.Expr:
+    values = [v.to_py() for v in node.expressions]
+    subject = expr(node.this)
+    if any(isinstance(v, str) for v in values):
+        return subject.is_in([str(v) for v in values])
+    return subject.is_in([float(v) for v in values]) if values else pl.lit(False)
+
+
+def _div(node: exp.Div) -> pl.Expr:
+    left, right = expr(node.this), expr(node.expression)
+    return pl.when(right == 0).then(None).otherwise(left / right)
+
+
+def _count(node: exp.Count) -> pl.Expr:
+    inner = node.this
+    if isinstance(inner, exp.Star):
+        return pl.len().cast(pl.Int64)
+    if isinstance(inner, exp.Distinct):
+        return expr(inner.expressions[0]).drop_nulls().n_unique().cast(pl.Int64)
+    return expr(inner).count().cast(pl.Int64)
+
+
+def _sum(node: exp.Sum) -> pl.Expr:
+    value = expr(node.this)
+    return pl.when(value.count() > 0).then(value.sum()).otherwise(None)
+
+
+def _percentile(node: exp.PercentileCont) -> pl.Expr:
+    quantile = float(node.expression.to_py())
+    return expr(node.this).quantile(quantile, interpolation="linear")
+
+
+def _window(node: exp.Window) -> pl.Expr:
+    raise TranslationError("window functions are translated as whole relations")
+
+
+EXPRESSIONS: dict[type[exp.Expression], Callable[[Any], pl.Expr]] = {
+    exp.Column: lambda n: pl.col(n.name),
+    exp.Literal: _literal,
+    exp.Boolean: lambda n: pl.lit(bool(n.this)),
+    exp.Null: lambda n: pl.lit(None),
+    exp.Paren: lambda n: expr(n.this),
+    exp.Alias: lambda n: expr(n.this).alias(n.alias),
+    exp.Cast: _cast,
+    exp.TryCast: _cast,
+    exp.JSONExtractScalar: lambda n: expr(n.this).str.json_path_match(_json_path(n.expression)),
+    exp.EQ: _compare("eq"),
+    exp.NEQ: _compare("neq"),
+    exp.LT: _compare("lt"),
+    exp.LTE: _compare("lte"),
+    exp.GT: _compare("gt"),
+    exp.GTE: _compare("gte"),
+    exp.And: lambda n: expr(n.this) & expr(n.expression),
+    exp.Or: lambda n: expr(n.this) | expr(n.expression),
+    exp.Not: lambda n: ~expr(n.this),
+    exp.Is: lambda n: expr(n.this).is_null(),
+    exp.In: _in,
+    exp.Contains: lambda n: expr(n.this).str.contains(n.expression.this, literal=True),
+    exp.StartsWith: lambda n: expr(n.this).str.starts_with(n.expression.this),
+    exp.EndsWith: lambda n: expr(n.this).str.ends_with(n.expression.this),
+    exp.RegexpLike: lambda n: expr(n.this).str.contains(n.expression.this),
+    exp.Add: lambda n: expr(n.this) + expr(n.expression),
+    exp.Sub: lambda n: expr(n.this) - expr(n.expression),
+    exp.Mul: lambda n: expr(n.this) * expr(n.expression),
+    exp.Div: _div,
+    exp.Neg: lambda n: -expr(n.this),
+    exp.Coalesce: lambda n: pl.coalesce([expr(n.this), *(expr(e) for e in n.expressions)]),
+    exp.TimestampTrunc: lambda n: expr(n.this).dt.truncate(_TRUNC[n.unit.name.upper()]),
+    exp.Count: _count,
+    exp.Sum: _sum,
+    exp.Avg: lambda n: expr(n.this).mean(),
+    exp.Min: lambda n: expr(n.this).min(),
+    exp.Max: lambda n: expr(n.this).max(),
+    exp.PercentileCont: _percentile,
+    exp.ArgMin: lambda n: expr(n.this).sort_by(expr(n.expression)).first(),
+    exp.Window: _window,
+}
+
+
+def expr(node: exp.Expression) -> pl.Expr:
+    """One sqlglot expression as a Polars expression."""
+    build = EXPRESSIONS.get(type(node))
+    if build is None:
+        raise TranslationError(f"no Polars translation for {type(node).__name__}")
+    return build(node)
+
+
+# ---- relations --------------------------------------------------------------------------------
+
+
+def _is_agg(node: exp.Expression) -> bool:
+    return any(isinstance(n, _AGGS) for n in node.walk())
+
+
+def _output_name(node: exp.Expression) -> str:
+    if isinstance(node, exp.Alias):
+        return str(node.alias)
+    if isinstance(node, exp.Column):
+        return str(node.name)
+    raise TranslationError(f"unnamed projection {node.sql()}")
+
+
+def _sort(frame: pl.LazyFrame, order: exp.Order | None) -> pl.LazyFrame:
+    if order is None:
+        return frame
+    keys = order.expressions
+    return frame.sort(
+        [expr(k.this) for k in keys],
+        descending=[bool(k.args.get("desc")) for k in keys],
+        nulls_last=True,
+        maintain_order=True,
+    )
+
+
+def _dedup(frame: pl.LazyFrame, qualify: exp.Qualify) -> pl.LazyFrame:
+    cond = qualify.this
+    window = cond.this if isinstance(cond, exp.EQ) else None
+    if not isinstance(window, exp.Window) or not isinstance(window.this, exp.RowNumber):
+        raise TranslationError("only the insert_id dedup is supported in QUALIFY")
+    keys = [p.name for p in window.args.get("partition_by") or []]
+    return frame.unique(subset=keys, keep="any")
+
+
+def _select(node: exp.Select, frames: Frames) -> pl.LazyFrame:
+    source = node.args["from_"].this
+    frame = frames[source.name]
+    for join in node.args.get("joins") or []:
+        right = frames[join.this.name]
+        on = join.args["on"]
+        if not isinstance(on, exp.EQ):
+            raise TranslationError("joins are on one equality")
+        left_alias = source.alias_or_name
+        left_col, right_col = on.this, on.expression
+        if left_col.table != left_alias:
+            left_col, right_col = right_col, left_col
+        frame = frame.join(right, left_on=left_col.name, right_on=right_col.name,
+                           how="left" if join.side == "LEFT" else "inner", coalesce=False)
+    where = node.args.get("where")
+    if where is not None:
+        frame = frame.filter(expr(where.this))
+    qualify = node.args.get("qualify")
+    if qualify is not None:
+        frame = _dedup(frame, qualify)
+    projections = node.expressions
+    names = [_output_name(p) for p in projections if not isinstance(p, exp.Star)]
+    group = node.args.get("group")
+    order = node.args.get("order")
+    order_names = {k.this.name for k in order.expressions} if order is not None else set()
+    if group is not None or any(_is_agg(p) for p in projections):
+        keys = [expr(p) for p in projections if not _is_agg(p)]
+        aggs = [expr(p) for p in projections if _is_agg(p)]
+        frame = frame.group_by(keys).agg(aggs) if keys else frame.select(aggs)
+        frame = frame.select(names)
+        frame = _sort(frame, order)
+    elif order is not None and not order_names <= set(names):
+        frame = _sort(frame, order).select([expr(p) for p in projections])
+    else:
+        frame = _sort(frame.select([expr(p) for p in projections]), order)
+    limit = node.args.get("limit")
+    if limit is not None:
+        frame = frame.head(int(limit.expression.to_py()))
+    return frame
+
+
+def _actor() -> pl.Expr:
+    return pl.coalesce(pl.col("user_id"), pl.col("device_id"))
+
+
+def sessions(frame: pl.LazyFrame, gap_s: int) -> pl.LazyFrame:
+    frame = frame.with_columns(_actor().alias("_actor"))
+    named = frame.filter(pl.col("session_id").is_not_null())
+    loose = (
+        frame.filter(pl.col("session_id").is_null())
+        .sort(["_actor", "time", "event_id"])
+        .with_columns(_prev=pl.col("time").shift(1).over("_actor"))
+        .with_columns(
+            _new=(pl.col("_prev").is_null()
+                  | ((pl.col("time") - pl.col("_prev")).dt.total_seconds() > gap_s))
+            .cast(pl.Int64)
+        )
+        .with_columns(_seq=pl.col("_new").cum_sum().over("_actor"))
+        .with_columns(_start=pl.col("time").min().over(["_actor", "_seq"]))
+        .with_columns(
+            session_id=pl.concat_str(
+                [pl.col("_actor"), pl.lit(":"),
+                 pl.col("_start").dt.epoch("s").cast(pl.String)]
+            )
+        )
+        .drop(["_prev", "_new", "_seq", "_start"])
+    )
+    both = pl.concat([named, loose], how="diagonal_relaxed")
+    return both.group_by("session_id").agg(
+        pl.col("user_id").min().alias("user_id"),
+        pl.col("time").min().alias("session_start"),
+        pl.col("time").max().alias("session_end"),
+        ((pl.col("time").max() - pl.col("time").min()).dt.total_microseconds() / 1e6)
+        .alias("duration_s"),
+        pl.len().cast(pl.Int64).alias("events"),
+        (pl.col("event_type") == "page_view").sum().cast(pl.Int64).alias("pageviews"),
+    ).select(["session_id", "user_id", "session_start", "session_end", "duration_s", "events",
+              "pageviews"])
+
+
+def funnel(frame: pl.LazyFrame, node: FunnelOp) -> pl.LazyFrame:
+    steps = [expr(s) for s in node.args["steps"]]
+    names = [n.this for n in node.args["names"]]
+    within = int(node.args["within"].to_py())
+    by = node.args.get("by")
+    by_name = node.args["by_name"].name if node.args.get("by_name") is not None else None
+    columns = [_actor().alias("_actor"), pl.col("time"), pl.col("event_id")]
+    columns += [step.fill_null(False).alias(f"_s{i}") for i, step in enumerate(steps)]
+    if by is not None:
+        columns.append(expr(by).alias("_group"))
+    flagged = frame.select(columns).filter(pl.col("_actor").is_not_null())
+    anchors = (
+        flagged.filter(pl.col("_s0"))
+        .sort(["_actor", "time", "event_id"])
+        .group_by("_actor")
+        .agg(pl.col("time").first().alias("_t0"),
+             *([pl.col("_group").first()] if by is not None else []))
+    )
+    reached = anchors
+    for i in range(1, len(steps)):
+        candidates = flagged.filter(pl.col(f"_s{i}")).select(["_actor", pl.col("time")])
+        found = (
+            reached.select(list(dict.fromkeys(["_actor", "_t0", f"_t{i - 1}"])))
+            .join(candidates, on="_actor", how="inner")
+            .filter(
+                (pl.col("time") > pl.col(f"_t{i - 1}"))
+                & ((pl.col("time") - pl.col("_t0")).dt.total_microseconds()
+                   <= within * 1_000_000)
+            )
+            .group_by("_actor")
+            .agg(pl.col("time").min().alias(f"_t{i}"))
+        )
+        reached = reached.join(found, on="_actor", how="left")
+    keys = ["_group"] if by is not None else []
+    counts = reached.group_by(keys).agg(
+        [pl.col(f"_t{i}").count().cast(pl.Int64).alias(f"_u{i}") for i in range(len(steps))]
+    ) if keys else reached.select(
+        [pl.col(f"_t{i}").count().cast(pl.Int64).alias(f"_u{i}") for i in range(len(steps))]
+    )
+    rows = pl.concat(
+        [
+            counts.select(
+                *([pl.col("_group")] if keys else []),
+                pl.lit(i + 1, dtype=pl.Int64).alias("step"),
+                pl.lit(names[i], dtype=pl.String).alias("step_name"),
+                pl.col(f"_u{i}").alias("users"),
+                pl.when(pl.col("_u0") > 0).then(pl.col(f"_u{i}") / pl.col("_u0"))
+                .otherwise(None).alias("conversion"),
+            )
+            for i in range(len(steps))
+        ]
+    )
+    if by is not None:
+        rows = rows.rename({"_group": by_name or "group"})
+    return rows
+
+
+def _period_index(every: str, cohort: pl.Expr, moment: pl.Expr) -> pl.Expr:
+    if every == "MONTH":
+        return ((moment.dt.year() - cohort.dt.year()) * 12
+                + (moment.dt.month().cast(pl.Int32) - cohort.dt.month().cast(pl.Int32)))
+    days = (moment.dt.truncate("1d") - cohort).dt.total_days()
+    return days // 7 if every == "WEEK" else days
+
+
+def retention(frame: pl.LazyFrame, node: RetentionOp) -> pl.LazyFrame:
+    every = node.args["every"].name.upper()
+    periods = int(node.args["periods"].to_py())
+    unit = _TRUNC[every]
+    base = frame.select(
+        _actor().alias("_actor"), pl.col("time"),
+        expr(node.args["start"]).fill_null(False).alias("_start"),
+        expr(node.args["returning"]).fill_null(False).alias("_return"),
+    ).filter(pl.col("_actor").is_not_null())
+    firsts = (
+        base.filter(pl.col("_start"))
+        .group_by("_actor")
+        .agg(pl.col("time").min().alias("_first"))
+        .with_columns(pl.col("_first").dt.truncate(unit).alias("cohort"))
+    )
+    sizes = firsts.group_by("cohort").agg(pl.len().cast(pl.Int64).alias("cohort_users"))
+    returns = (
+        base.filter(pl.col("_return"))
+        .join(firsts, on="_actor", how="inner")
+        .filter(pl.col("time") >= pl.col("_first"))
+        .with_columns(
+            _period_index(every, pl.col("cohort"), pl.col("time").dt.truncate(unit))
+            .cast(pl.Int64).alias("period")
+        )
+        .filter(pl.col("period").is_between(0, periods))
+        .group_by(["cohort", "period"])
+        .agg(pl.col("_actor").n_unique().cast(pl.Int64).alias("users"))
+    )
+    grid = sizes.join(pl.LazyFrame({"period": list(range(periods + 1))},
+                                   schema={"period": pl.Int64}), how="cross")
+    return (
+        grid.join(returns, on=["cohort", "period"], how="left")
+        .with_columns(pl.col("users").fill_null(0))
+        .with_columns((pl.col("users") * 100.0 / pl.col("cohort_users")).alias("pct"))
+        .select(["cohort", "period", "cohort_users", "users", "pct"])
+    )
+
+
+def relation(node: exp.Expression, frames: Frames) -> pl.LazyFrame:
+    """One CTE body (or the final select) as a LazyFrame."""
+    if isinstance(node, exp.Select):
+        return _select(node, frames)
+    if isinstance(node, SessionsOp):
+        return sessions(frames[node.this.name], int(node.args["gap"].to_py()))
+    if isinstance(node, FunnelOp):
+        return funnel(frames[node.this.name], node)
+    if isinstance(node, RetentionOp):
+        return retention(frames[node.this.name], node)
+    raise TranslationError(f"no Polars translation for a {type(node).__name__} relation")
+
+
+def to_polars(tree: exp.Select, sources: Frames) -> pl.LazyFrame:
+    """The compiled tree over ``sources`` (``{"events": <LazyFrame>}``) as one LazyFrame."""
+    frames = dict(sources)
+    with_ = tree.args.get("with_") or tree.args.get("with")
+    for cte in (with_.expressions if with_ is not None else []):
+        frames[cte.alias] = relation(cte.this, frames)
+    final = tree.copy()
+    final.set("with_", None)
+    final.set("with", None)
+    return relation(final, frames)
