@@ -13,9 +13,13 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api import errors
+from api.adapters import amplitude as amplitude_adapter
+from api.adapters import growthbook as growthbook_adapter
+from api.adapters import posthog as posthog_adapter
+from api.adapters import segment as segment_adapter
 from api.conventions import ConventionsMiddleware
 from api.idempotency import IdempotencyMiddleware
-from api.routes import admin, auth, health, ingest, orgs, projects
+from api.routes import admin, auth, health, ingest, orgs, projects, query
 from growthos_pipeline import __version__
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.keys import KeyCache
@@ -40,7 +44,7 @@ def _operation_id(route: APIRoute) -> str:
 def versioned_router() -> APIRouter:
     """Every versioned route, to be mounted under ``/v1`` (and ``/api`` as alias)."""
     router = APIRouter()
-    for module in (ingest, admin, projects, orgs, auth):
+    for module in (ingest, query, admin, projects, orgs, auth):
         router.include_router(module.router)
     return router
 
@@ -81,8 +85,14 @@ def create_app(
     app.include_router(health.router)
     app.include_router(versioned_router(), prefix="/v1")
     app.include_router(versioned_router(), prefix="/api", include_in_schema=False)
-    # The reference's unversioned ingest aliases.
+    # The reference's unversioned ingest and query aliases.
     app.include_router(ingest.router, include_in_schema=False)
+    app.include_router(query.router, include_in_schema=False)
+    # Protocol adapters, each speaking its client library's dialect under its own prefix.
+    app.include_router(posthog_adapter.router)
+    app.include_router(growthbook_adapter.router)
+    app.include_router(segment_adapter.router)
+    app.include_router(amplitude_adapter.router)
     app.add_middleware(IdempotencyMiddleware, settings=settings, catalog=catalog)
     app.add_middleware(ConventionsMiddleware, settings=settings, today=today)
     return app

@@ -10,12 +10,23 @@ import json
 import os
 import shutil
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
 
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.orgs import bootstrap as bootstrap_org
@@ -127,6 +138,141 @@ def migrate(data_dir: DataDir = None) -> None:
     catalog.dispose()
 
 
+class ImportFormat(StrEnum):
+    ndjson = "ndjson"
+    csv = "csv"
+    parquet = "parquet"
+    amplitude = "amplitude"
+
+
+def _progress(*, by_bytes: bool = True) -> Progress:
+    sizes = [DownloadColumn(), TransferSpeedColumn()] if by_bytes else []
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[records]:>9,} records"),
+        *sizes,
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"import of {Path(summary['path']).name}", show_header=False)
+    table.add_row("format", summary["format"])
+    table.add_row("project", summary["project_id"])
+    table.add_row("read", f"{summary['read']:,}")
+    table.add_row("accepted", f"[green]{summary['accepted']:,}[/green]")
+    table.add_row(
+        "skipped", f"[yellow]{summary['skipped']:,}[/yellow]" if summary["skipped"] else "0"
+    )
+    for code, count in summary["skipped_by_reason"].items():
+        table.add_row(f"  {code}", f"{count:,}")
+    table.add_row("lake version", str(summary["lake_version"]))
+    table.add_row("seconds", f"{summary['seconds']:.2f}")
+    err.print(table)
+    for example in summary["examples"]:
+        err.print(f"  skipped at {example['where']}: {example['code']}: {example['message']}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="NDJSON, CSV or Parquet file, or an Amplitude "
+            "export (.zip, .json.gz or a folder of them)"
+        ),
+    ],
+    project: Annotated[str, typer.Option("--project", help="The project id (proj_...)")],
+    data_dir: DataDir = None,
+    fmt: Annotated[
+        ImportFormat | None,
+        typer.Option(
+            "--format", help="The file's format. Default: from the file name", show_default=False
+        ),
+    ] = None,
+    source: Annotated[str, typer.Option(help="The events' source column")] = "import",
+    batch: Annotated[int, typer.Option(help="Events per WAL record", min=1, max=100_000)] = 1000,
+) -> None:
+    """Backfill historic events from a file through the ingest path (validation,
+    enrichment, WAL, flusher), next to a running server if there is one. Prints a summary,
+    and one JSON object on stdout."""
+    from growthos_pipeline.ingest.backfill import import_file, require_project
+
+    settings = _settings(data_dir)
+    catalog = _open_catalog(settings)
+    try:
+        require_project(catalog, project)
+    except UserError as exc:
+        err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(1) from None
+    finally:
+        catalog.dispose()
+    with _progress() as progress:
+        task = progress.add_task("importing", total=None, records=0)
+
+        def report(summary: Any, meter: Any) -> None:
+            progress.update(
+                task, total=meter.total or None, completed=meter.done, records=summary.read
+            )
+
+        try:
+            summary = import_file(
+                settings,
+                file,
+                project_id=project,
+                fmt=fmt.value if fmt else None,
+                source=source,
+                batch_events=batch,
+                on_progress=report,
+            )
+        except UserError as exc:
+            progress.stop()
+            for detail in exc.details[:1]:
+                if "accepted" in detail:
+                    _print_summary(detail)
+            err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
+            raise typer.Exit(1) from None
+    result = summary.as_dict()
+    _print_summary(result)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _load_demo_sample(
+    settings: Settings, project_id: str, users: int, days: int, seed: int
+) -> int | None:
+    """Load the demo sample unless the project has events already; the events loaded."""
+    from growthos_pipeline import demo as demo_data
+    from growthos_pipeline.ingest.accept import Ingestor
+    from growthos_pipeline.lake.read import scan_events
+
+    if scan_events(settings, project_id, dedup=False).head(1).collect().height:
+        err.print("the demo project has events already: no sample loaded")
+        return None
+    calls = demo_data.generate(users=users, days=days, seed=seed)
+    ingestor = Ingestor(settings)
+    ingestor.start()
+    try:
+        with _progress(by_bytes=False) as progress:
+            task = progress.add_task("demo events", total=len(calls), records=0)
+            done = [0]
+
+            def advance(n: int) -> None:
+                done[0] += n
+                progress.update(task, completed=done[0], records=done[0])
+
+            summary = demo_data.load(ingestor, project_id, calls, on_batch=advance)
+            ingestor.flush_now()
+    finally:
+        ingestor.stop()
+    err.print(
+        f"loaded {summary.accepted:,} demo events ({users} visitors over {days} days) into the lake"
+    )
+    return summary.accepted
+
+
 @app.command()
 def demo(
     data_dir: DataDir = None,
@@ -135,14 +281,29 @@ def demo(
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Set up and print, but do not start the server")
     ] = False,
+    users: Annotated[
+        int,
+        typer.Option(
+            "--users", help="Visitors in the sample data (0: no sample)", min=0, max=100_000
+        ),
+    ] = 500,
+    days: Annotated[int, typer.Option("--days", help="Days the sample spans", min=1, max=365)] = 7,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample data")] = 42,
 ) -> None:
-    """Bootstrap a demo project, print its keys and the URLs to open, and serve it."""
+    """Bootstrap a demo project, load a sample of realistic events into it (once), print its
+    keys and the URLs to open, and serve it."""
     settings = _settings(data_dir)
     catalog = _open_catalog(settings)
     keys = bootstrap_org(catalog, settings, org_name="Demo", project_name="demo")
     catalog.dispose()
+    loaded = _load_demo_sample(settings, keys["project_id"], users, days, seed) if users else None
     base = f"http://{host}:{port}"
-    info: dict[str, Any] = {**keys, "data_dir": str(settings.data_dir.resolve()), "url": base}
+    info: dict[str, Any] = {
+        **keys,
+        "data_dir": str(settings.data_dir.resolve()),
+        "url": base,
+        "sample_events": loaded or 0,
+    }
     err.print(
         Panel.fit(
             "\n".join(

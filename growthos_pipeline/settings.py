@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     deprecation_link: str = "https://growthos.dev/docs/api/versions"
 
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: The time budget of one query (504 query_timeout after it).
+    query_timeout_s: float = Field(default=20.0, gt=0)
 
     #: Ingest limits (see docs/ingest.md): a request body as sent and once decompressed, one
     #: event, the events in a batch, nesting of property objects, string lengths.

@@ -48,6 +48,7 @@ from growthos_pipeline.settings import Settings
 #: * ``project``: a project's sk_, an aat_ with the admin scope, or an admin of its org;
 #: * ``org_admin``: org admins only (ak_ or a signed-in owner); project keys get 403;
 #: * ``session``: signed-in people only; every key gets 403 ``session_required``;
+#: * ``query``: a project key or token with the query scope, reading its own project;
 #: * ``ingest``: a project key or token with the track scope, writing into its own project;
 #: * ``public``: no credential (sign-in flow; covered by tests/api/test_oauth_login.py).
 Access = str
@@ -164,6 +165,8 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("POST", "/batch"): RouteSpec(
         "ingest", body=lambda w: {"batch": [{"type": "track", "event": "x", "userId": "u"}]}
     ),
+    # Query: a project credential with the query scope, on its own project.
+    ("POST", "/query"): RouteSpec("query", body=lambda w: {"q": "last 7d | count"}),
     # /v1/auth: the sign-in flow needs no credential.
     ("GET", "/auth/github/login"): RouteSpec("public"),
     ("GET", "/auth/github/callback"): RouteSpec("public"),
@@ -259,6 +262,12 @@ def expected(method: str, path: str, credential: str) -> Outcome:
         if "{project_id}" in path:
             return 404, "project_not_found"
         return ALLOWED  # no path parameter: the other org's own org (checked: no leak)
+    if spec.access == "query":  # every project key reads its own project
+        if credential in ("ak_own", "ak_other"):
+            return 400, "project_required"
+        if credential in ("sk_own", "sk_other", "sk_sibling", "aat_query"):
+            return ALLOWED
+        return 403, "insufficient_scope"
     if spec.access == "ingest":  # every project key writes into its own project
         if credential in ("ak_own", "ak_other"):
             return 403, "project_key_required"
