@@ -323,10 +323,109 @@ def demo(
             title="GrowthOS demo",
         )
     )
+    if loaded is not None or users:
+        _print_demo_queries(settings, keys["project_id"])
     if no_serve:
         sys.stdout.write(json.dumps(info) + "\n")
         return
     _serve(settings, host, port, 1, "info")
+
+
+DEMO_QUERIES = [
+    'event_type = "page_view" | last 7d | count by _browser',
+    'last 7d | count, uniq(user_id) as users by day',
+    'last 7d | funnel "page_view" -> "signup" -> "purchase_completed" within 7d',
+]
+
+
+def _print_demo_queries(settings: Settings, project_id: str) -> None:
+    """A few queries on the demo data, with their answers (the llm format)."""
+    from growthos_pipeline.query import format as formats
+    from growthos_pipeline.query.run import run
+
+    for text in DEMO_QUERIES:
+        result = run(settings, project_id, text, limit=10)
+        err.print(f"\n[bold]growthos query[/bold] '{text}'", soft_wrap=True)
+        err.print(formats.markdown(result.frame, lake_version=result.lake_version,
+                                   has_more=result.has_more), markup=False, highlight=False,
+                  soft_wrap=True)
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="The pipe query, e.g. 'last 7d | count by day'")],
+    project: Annotated[
+        str | None,
+        typer.Option("--project", help="Project id (default: the only project in the catalog)"),
+    ] = None,
+    data_dir: DataDir = None,
+    output: Annotated[
+        str, typer.Option("--format", help="llm (Markdown), json or csv")
+    ] = "llm",
+    as_of: Annotated[
+        int | None, typer.Option("--as-of", help="Re-run as of this lake version", min=0)
+    ] = None,
+    engine: Annotated[str, typer.Option(help="polars, duckdb or spark")] = "polars",
+    limit: Annotated[int, typer.Option(help="Rows to show", min=1, max=10_000)] = 100,
+    sql: Annotated[
+        str | None,
+        typer.Option("--sql", help="Print the compiled SQL for a dialect instead of running"),
+    ] = None,
+) -> None:
+    """Run a pipe query on the local lake and print the answer."""
+    from growthos_pipeline.query import format as formats
+    from growthos_pipeline.query.compile import compile_query
+    from growthos_pipeline.query.errors import QueryError
+    from growthos_pipeline.query.run import run
+
+    if output not in formats.FORMATS:
+        err.print(f"[red]error:[/red] --format must be one of {', '.join(formats.FORMATS)}")
+        raise typer.Exit(2)
+    settings = _settings(data_dir)
+    catalog = _open_catalog(settings)
+    try:
+        project_id = project or _only_project(catalog)
+    finally:
+        catalog.dispose()
+    try:
+        if sql is not None:
+            from growthos_pipeline.query.dialects import render
+
+            sys.stdout.write(render(compile_query(text, project_id), sql) + "\n")
+            return
+        result = run(settings, project_id, text, engine=engine, as_of=as_of,  # type: ignore[arg-type]
+                     limit=limit)
+    except QueryError as exc:
+        err.print(exc.render(), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except UserError as exc:
+        err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(2) from None
+    if output == "llm":
+        text_out = formats.markdown(result.frame, lake_version=result.lake_version,
+                                    has_more=result.has_more)
+    elif output == "csv":
+        text_out = formats.csv_text(result.frame)
+    else:
+        text_out = formats.json_bytes({
+            "columns": result.columns, "rows": formats.records(result.frame),
+            "has_more": result.has_more, "lake_version": result.lake_version,
+        }).decode()
+    sys.stdout.write(text_out.rstrip("\n") + "\n")
+
+
+def _only_project(catalog: Catalog) -> str:
+    from sqlalchemy import select
+
+    from growthos_pipeline.catalog.tables import projects
+
+    with catalog.connect() as conn:
+        ids = conn.execute(select(projects.c.id).limit(2)).scalars().all()
+    if len(ids) != 1:
+        err.print("[red]error:[/red] name the project with --project "
+                  f"({'no project exists' if not ids else 'there are several'})")
+        raise typer.Exit(2)
+    return str(ids[0])
 
 
 def main() -> None:

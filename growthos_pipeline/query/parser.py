@@ -19,6 +19,7 @@ growthos_pipeline.query.errors.QueryError: query_syntax_error: 'last' needs a un
 from __future__ import annotations
 
 import re
+import warnings
 
 from growthos_pipeline.query import ast
 from growthos_pipeline.query.ast import Span
@@ -433,7 +434,9 @@ class _Parser:
             self.advance()
             if op == "matches":
                 try:
-                    re.compile(str(pat.value))
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        re.compile(str(pat.value))
                 except re.error as exc:
                     raise self.error(f"the regular expression does not compile: {exc}", pat,
                                      code="query_invalid_regex") from None
