@@ -34,9 +34,22 @@ def _limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter  # type: ignore[no-any-return]
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
-CatalogDep = Annotated[Catalog, Depends(_catalog)]
-LimiterDep = Annotated[RateLimiter, Depends(_limiter)]
+# Coroutines, so that FastAPI resolves them on the event loop instead of a threadpool hop each.
+async def _settings_dep(request: Request) -> Settings:
+    return _settings(request)
+
+
+async def _catalog_dep(request: Request) -> Catalog:
+    return _catalog(request)
+
+
+async def _limiter_dep(request: Request) -> RateLimiter:
+    return _limiter(request)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings_dep)]
+CatalogDep = Annotated[Catalog, Depends(_catalog_dep)]
+LimiterDep = Annotated[RateLimiter, Depends(_limiter_dep)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                                description="An ak_, sk_, pk_ or aat_ key")
@@ -107,6 +120,57 @@ def _principal_dependency(
     return dependency
 
 
+def _dependency_key(request: Request) -> str | None:
+    """The key as the principal dependency reads it: ``X-API-Key``, then ``Authorization:
+    Bearer``, then ``?key=``, then the HTTP Basic user name (the security schemes' rules)."""
+    headers = request.headers
+    authorization = headers.get("authorization")
+    bearer = None
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        credentials = credentials.strip()
+        if scheme and credentials and scheme.lower() == "bearer":
+            bearer = credentials
+    raw = headers.get("x-api-key") or bearer or request.query_params.get("key") or None
+    return raw or _basic_username(authorization)
+
+
+async def ingest_principal(request: Request) -> Principal:
+    """What :data:`IngestPrincipal` resolves to, as one plain call for the ingest routes' lean
+    handlers (no dependency solving, no threadpool hop while the key is cached)."""
+    raw = _dependency_key(request)
+    if not raw:
+        raise Unauthorized(
+            "missing_credentials",
+            "send a key in the X-API-Key header, as Authorization: Bearer, or as ?key=",
+        )
+    state = request.app.state
+    settings: Settings = state.settings
+    raw = raw.strip()
+    cache: KeyCache = state.key_cache
+    principal = cache.get(raw) or await run_in_threadpool(
+        cache.authenticate, state.catalog, settings, raw
+    )
+    await _rate_limit(request, settings, state.limiter, principal, "ingest")
+    return principal
+
+
+async def ingest_principal_for(request: Request, raw: str | None) -> Principal:
+    """The ingest principal for a key a protocol carries outside the usual places (PostHog's
+    ``api_key`` in the body, GrowthBook's ``?client_key=``): cached and rate limited like
+    :data:`IngestPrincipal`."""
+    if not raw or not raw.strip():
+        raise Unauthorized("missing_credentials", "the request carries no project key")
+    settings, catalog = _settings(request), _catalog(request)
+    cache: KeyCache = request.app.state.key_cache
+    raw = raw.strip()
+    principal = cache.get(raw) or await run_in_threadpool(
+        cache.authenticate, catalog, settings, raw
+    )
+    await _rate_limit(request, settings, _limiter(request), principal, "ingest")
+    return principal
+
+
 def _basic_username(header: str | None) -> str | None:
     """The key sent as HTTP Basic user name (how Segment's libraries send a write key)."""
     if not header or header[:6].lower() != "basic ":
@@ -118,6 +182,13 @@ def _basic_username(header: str | None) -> str | None:
     return decoded.split(":", 1)[0] or None
 
 
+def presented_key(request: Request) -> str | None:
+    """The key a request presents in the usual places, if any: ``X-API-Key``,
+    ``Authorization: Bearer`` or Basic (user name), ``?key=`` (for protocol adapters that
+    also accept a key in the body, like Segment's ``writeKey``)."""
+    return _dependency_key(request)
+
+
 def _check_same_origin(request: Request, settings: Settings) -> None:
     """Cookie-authenticated writes must come from our own pages (CSRF)."""
     origin = request.headers.get("origin")
@@ -127,15 +198,20 @@ def _check_same_origin(request: Request, settings: Settings) -> None:
             raise Forbidden("cross_site_request", f"requests from '{origin}' are not allowed")
 
 
+def check_feature(settings: Settings, feature: str) -> None:
+    """503 ``feature_disabled`` when the deployment switched ``feature`` off."""
+    if not settings.feature_enabled(feature):
+        raise FeatureDisabled(
+            "feature_disabled", f"the '{feature}' feature is switched off on this deployment"
+        )
+
+
 def require_feature(feature: str) -> Any:
     """A route dependency answering 503 ``feature_disabled`` when the deployment switched
     ``feature`` off."""
 
-    def dependency(settings: SettingsDep) -> None:
-        if not settings.feature_enabled(feature):
-            raise FeatureDisabled(
-                "feature_disabled", f"the '{feature}' feature is switched off on this deployment"
-            )
+    async def dependency(settings: SettingsDep) -> None:
+        check_feature(settings, feature)
 
     return Depends(dependency)
 

@@ -20,8 +20,9 @@ from growthos_pipeline.query.run import run_for
 class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field(min_length=1, max_length=10_000, description="The pipe query",
-                   examples=['event_type = "page_view" | last 7d | count by _browser'])
+    q: str = Field(min_length=1, max_length=10_000,
+                   description='The pipe query, e.g. event_type = "page_view" | last 7d | '
+                               "count by _browser")
     format: Literal["json", "llm", "csv"] = "json"
     limit: int = Field(default=100, ge=1, le=10_000)
     offset: int = Field(default=0, ge=0, le=100_000_000)

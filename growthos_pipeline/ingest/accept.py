@@ -139,6 +139,31 @@ class Ingestor:
         await self.accept(result.events)
         return result
 
+    def decode(self, raw: bytes, headers: Mapping[str, str]) -> Any:
+        """A request body decompressed (bounded) and parsed as JSON, for protocols whose
+        key travels in the body (PostHog's ``api_key``): decode, authenticate, then
+        :meth:`receive_decoded`."""
+        return decode_body(raw, headers.get("content-encoding"),
+                           max_bytes=self.settings.ingest_max_decompressed_bytes)
+
+    async def receive_decoded(
+        self,
+        project_id: str,
+        body: Any,
+        headers: Mapping[str, str],
+        mapper: Mapper,
+        *,
+        source: str = "growthos",
+    ) -> Result:
+        """:meth:`receive` for a body already decoded with :meth:`decode`."""
+        ctx = context_for(project_id, headers, self.limits, source=source)
+        result = mapper(ctx, body, max_events=self.settings.ingest_max_batch_events)
+        if not result.batch and result.rejected:
+            first = result.rejected[0]
+            raise BadRequest("invalid_event", first["message"], details=result.rejected)
+        await self.accept(result.events)
+        return result
+
     def flush_now(self) -> int:
         """Seal the open segment and move everything sealed into the lake (tests, CLI)."""
         if self.wal is None or self.flusher is None:
