@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from growthos_pipeline.catalog import audit
@@ -120,6 +121,9 @@ class ConventionsMiddleware:
                 await self._send_error(send_wrapper, error, request_id)
             else:
                 log.warning("error after the response started: %s", error.code)
+        except ClientDisconnect:  # the client left before sending its whole body: no one to
+            status_code = 499  # answer, and nothing went wrong here (nginx's code in metrics)
+            log.info("client disconnected before its body was read (request id %s)", request_id)
         except Exception:
             log.exception("internal error (request id %s)", request_id)
             if not response_started:

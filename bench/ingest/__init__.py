@@ -1,0 +1,1 @@
+"""The ingest benchmark; see :mod:`bench.ingest.runner`."""

@@ -1,0 +1,3 @@
+from bench.ingest.runner import main
+
+main()

@@ -1,0 +1,40 @@
+-- Batched ingest: POST /v1/track {"events": [N events]} with unique insert_ids.
+package.path = package.path .. ";" .. debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "?.lua"
+local ev = require("events")
+
+local POOL = 1000
+local counter = 0
+local befores, afters, n, tag
+
+setup = ev.setup
+done = ev.done
+
+function init(args)
+  wrk.headers["X-API-Key"] = args[1]
+  tag = args[2] .. "-" .. tostring(tid)
+  n = tonumber(args[3] or "100")
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["User-Agent"] = ev.UA
+  befores, afters = ev.pool(POOL, os.time() * 1000)
+end
+
+local pieces = {}
+
+function request()
+  counter = counter + 1
+  local prefix = tag .. "-" .. counter .. "-"
+  local offset = (counter * n) % POOL
+  pieces[1] = '{"events":['
+  local k = 2
+  for j = 1, n do
+    local idx = ((offset + j) % POOL) + 1
+    if j > 1 then pieces[k] = ","; k = k + 1 end
+    pieces[k] = befores[idx]
+    pieces[k + 1] = prefix .. j
+    pieces[k + 2] = afters[idx]
+    k = k + 3
+  end
+  pieces[k] = "]}"
+  for m = k + 1, #pieces do pieces[m] = nil end
+  return wrk.format("POST", "/v1/track", nil, table.concat(pieces))
+end
