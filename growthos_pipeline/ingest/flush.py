@@ -31,7 +31,7 @@ from growthos_pipeline.ingest.wal import (
     try_claim,
 )
 from growthos_pipeline.lake.erase import erased_projects
-from growthos_pipeline.lake.write import append_once
+from growthos_pipeline.lake.write import append_once, committed_version
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,35 @@ def records_to_arrow(records: list[memoryview] | list[bytes]) -> pa.Table:
 
 def flush_segment(table: DeltaTable, app_id: str, seq: int, path: Path) -> int:
     """Append one segment's events; the number of rows written (0 if already in)."""
-    scan = read_records(path)
-    if not scan.records:
+    return flush_segments(table, app_id, [(seq, path)])
+
+
+#: Sealed segments are combined into one Delta commit up to this many bytes.
+MAX_COMMIT_BYTES = 256 * 1024 * 1024
+
+
+def flush_segments(table: DeltaTable, app_id: str, segments: list[tuple[int, Path]]) -> int:
+    """Append consecutive sealed segments in one commit whose transaction version is the last
+    segment's number (segments at or below the committed version are skipped: a crash
+    between the commit and the retirement repeats nothing)."""
+    if not segments:
         return 0
-    data = records_to_arrow(scan.records)
+    committed = committed_version(table, app_id)
+    pending = [(seq, path) for seq, path in segments if seq > committed]
+    if not pending:
+        return 0
+    records: list[memoryview] = []
+    for _, path in pending:
+        records.extend(read_records(path).records)
+    last = pending[-1][0]
+    if not records:
+        return 0
+    data = records_to_arrow(records)
     erased = erased_projects(Path(table.table_uri.removeprefix("file://")).parent)
-    if erased:  # a project deleted while its events waited in a WAL: drop them
+    if erased and data.num_rows:  # a project deleted while its events waited: drop them
         keep = pc.invert(pc.is_in(data["project_id"], value_set=pa.array(sorted(erased))))
         data = data.filter(keep)
-    if not append_once(table, data, app_id=app_id, version=seq):
+    if not append_once(table, data, app_id=app_id, version=last):
         return 0
     return int(data.num_rows)
 
@@ -109,9 +129,20 @@ class Flusher:
         """Flush every sealed segment of this slot now; the number of rows written."""
         with self._lock:
             written = 0
+            batch: list[tuple[int, Path]] = []
+            size = 0
             for seq, path in self.wal.sealed():
-                written += flush_segment(self.table, self.slot.app_id, seq, path)
-                self.wal.retire(seq)
+                batch.append((seq, path))
+                size += path.stat().st_size
+                if size >= MAX_COMMIT_BYTES:
+                    written += flush_segments(self.table, self.slot.app_id, batch)
+                    for done, _ in batch:
+                        self.wal.retire(done)
+                    batch, size = [], 0
+            if batch:
+                written += flush_segments(self.table, self.slot.app_id, batch)
+                for done, _ in batch:
+                    self.wal.retire(done)
             self.rows_flushed += written
             self.last_flush_at = time.time()
             return written
