@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $@
 
 ## demo: set up a demo project in ./growthos-data and serve it on http://127.0.0.1:8000
@@ -30,6 +30,12 @@ unit: $(BIN)/.installed
 
 serve: $(BIN)/.installed
 	$(BIN)/growthos serve
+
+## bench: the ingest benchmark (wrk against growthos serve and a bare ASGI app), compaction, and the query benchmark (Polars vs DuckDB on 10M events), see bench/RESULTS.md
+bench: $(BIN)/.installed
+	VENV=$(VENV) bench/ingest/run.sh $(BENCH_ARGS)
+	VENV=$(VENV) bench/compaction/run.sh
+	VENV=$(VENV) bench/query/run.sh $(QUERY_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

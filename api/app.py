@@ -20,6 +20,10 @@ from api.adapters import segment as segment_adapter
 from api.conventions import ConventionsMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.routes import admin, auth, health, ingest, orgs, projects, query
+from api.routes import gdpr as gdpr_routes
+from api.routes import segments as segments_routes
+from api.routes import usage as usage_routes
+from api.routes import users as users_routes
 from growthos_pipeline import __version__
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.keys import KeyCache
@@ -44,7 +48,8 @@ def _operation_id(route: APIRoute) -> str:
 def versioned_router() -> APIRouter:
     """Every versioned route, to be mounted under ``/v1`` (and ``/api`` as alias)."""
     router = APIRouter()
-    for module in (ingest, query, admin, projects, orgs, auth):
+    for module in (ingest, query, admin, projects, orgs, auth, gdpr_routes, usage_routes,
+                   segments_routes, users_routes):
         router.include_router(module.router)
     return router
 
@@ -94,5 +99,7 @@ def create_app(
     app.include_router(segment_adapter.router)
     app.include_router(amplitude_adapter.router)
     app.add_middleware(IdempotencyMiddleware, settings=settings, catalog=catalog)
+    # The ingest hot path, inside the conventions: see ingest.IngestFastPath.
+    app.add_middleware(ingest.IngestFastPath, prefixes=("/v1", "/api", ""))
     app.add_middleware(ConventionsMiddleware, settings=settings, today=today)
     return app

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     wal_max_backlog_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=4096)
     #: Run the WAL flusher inside the API process (turn off to run `growthos flush` apart).
     flusher_enabled: bool = True
+    #: Lake maintenance (docs/dagster.md): data files removed from the Delta log are deleted
+    #: after this many hours (readers of older snapshots fail after it); today's partition is
+    #: compacted once no file was added to it for this many minutes.
+    vacuum_retention_hours: int = Field(default=168, ge=0)
+    compaction_quiet_minutes: float = Field(default=30.0, ge=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
     token_max_ttl_hours: int = Field(default=24 * 366, gt=0)
     idempotency_ttl_hours: int = Field(default=24, gt=0)

@@ -141,3 +141,20 @@ def require_ingest(principal: Principal, origin: str | None = None) -> str:
             "add it to the project's allowed_origins",
         )
     return principal.project_id
+
+
+def require_project_read(conn: Connection, principal: Principal, project_id: str
+                         ) -> dict[str, object]:
+    """The project row if the principal may read its derived data (usage, segments, profiles):
+    the ``query`` or the ``admin`` scope; 404/403 otherwise."""
+    try:
+        return require_project(conn, principal, project_id, "query")
+    except Forbidden:
+        if not principal.has_scope("admin"):
+            raise Forbidden(
+                "insufficient_scope",
+                f"this call needs the 'query' or the 'admin' scope; the credential has "
+                f"{sorted(principal.scopes) or 'none'}",
+                details=[{"required_scope": "query", "granted_scopes": sorted(principal.scopes)}],
+            ) from None
+        return require_project(conn, principal, project_id, "admin")

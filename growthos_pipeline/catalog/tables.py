@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -164,4 +165,55 @@ audit_log = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_audit_log_org", "org_id", "id"),
     Index("ix_audit_log_project", "project_id", "id"),
+)
+
+# ---- derived assets (migration 0002_segments) -------------------------------------------------
+
+#: Segments: a named DSL filter; its members are computed into the lake's segment_members.
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("filter", String(2000), nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("description", String(500), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_segments_project", "project_id", "id"),
+)
+
+#: Queries run per project and UTC day (the usage_daily asset reads it).
+query_usage = Table(
+    "query_usage",
+    metadata,
+    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("queries", Integer, nullable=False),
+)
+
+# ---- GDPR (migration 0003_gdpr_jobs) ----------------------------------------------------------
+
+#: Deletion jobs for a data subject. The subject is named by a keyed hash (HMAC-SHA256 under the
+#: server secret) of the project and user id, never by the raw id. No foreign key to projects:
+#: the record of a completed deletion outlives the project, as evidence for auditors.
+gdpr_jobs = Table(
+    "gdpr_jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("org_id", String(40), nullable=True),
+    Column("project_id", String(40), nullable=False),
+    Column("subject_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requested_by", String(64), nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("error", String(500), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Index("ix_gdpr_jobs_project", "project_id", "id"),
+    Index("ix_gdpr_jobs_subject", "project_id", "subject_hash"),
 )

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from urllib.parse import unquote
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from growthos_pipeline.events.model import PARTITION_BY
+
+#: Appends retried after a conflict with a concurrent compaction or delete.
+_CONFLICT_ATTEMPTS = 20
 
 
 def committed_version(table: DeltaTable, app_id: str) -> int:
@@ -35,19 +40,29 @@ def append_once(table: DeltaTable, data: pa.Table, *, app_id: str, version: int)
     Returns after the new files and the commit are fsynced.
     """
     before = table.version()
-    current = committed_version(table, app_id)
-    if current >= version:
-        return False
-    write_deltalake(
-        table,
-        data,
-        mode="append",
-        partition_by=PARTITION_BY,
-        commit_properties=CommitProperties(
-            app_transactions=[Transaction(app_id=app_id, version=version)],
-            max_commit_retries=50,
-        ),
-    )
+    for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+        current = committed_version(table, app_id)
+        if current >= version:
+            return False
+        try:
+            write_deltalake(
+                table,
+                data,
+                mode="append",
+                partition_by=PARTITION_BY,
+                commit_properties=CommitProperties(
+                    app_transactions=[Transaction(app_id=app_id, version=version)],
+                    max_commit_retries=50,
+                ),
+            )
+            break
+        except CommitFailedError:
+            # delta-rs checks an append as if it read the whole table: a concurrent commit
+            # that removes files with dataChange (compaction, a delete) fails it. Nothing was
+            # committed; reload the table and append again.
+            if attempt == _CONFLICT_ATTEMPTS:
+                raise
+            time.sleep(0.01 * attempt)
     table.update_incremental()
     fsync_commits(table.table_uri, range(before + 1, table.version() + 1), app_id, version)
     return True

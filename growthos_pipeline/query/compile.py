@@ -8,6 +8,8 @@ CTE              what it holds
 ``_events``      the project's events in the time range, one row per insert_id
 ``_ids``         device -> user from identify/alias calls (only when users are counted)
 ``_base``        events with ``user_id`` resolved through ``_ids``
+``_profiles``    the project's rows of the derived ``profiles`` table (only for profile.*)
+``_pbase``       ``_base`` with the user's profile properties, hidden (only for profile.*)
 ``_s1`` ...      one per stage: filter, aggregate, select, sort/top/limit, or a
                  funnel / retention / sessions node (:mod:`growthos_pipeline.query.nodes`)
 ===============  ===========================================================================
@@ -67,6 +69,8 @@ EVENT_COLUMNS: dict[str, Kind] = {
     "_country": "string",
 }
 JSON_ROOTS = {"prop": "event_properties", "user": "user_properties"}
+#: The hidden column of the base relation holding the user's profile properties (JSON text).
+PROFILE_COLUMN = "_profile"
 #: Columns the base CTE carries (the property columns are read through JSON paths).
 BASE_COLUMNS = [*EVENT_COLUMNS, "event_properties", "user_properties"]
 SESSION_COLUMNS: dict[str, Kind] = {
@@ -190,7 +194,8 @@ class _Compiler:
     def compile(self) -> Compiled:
         stages = list(self.query.stages)
         start, end = self.time_range(stages)
-        self.needs_users = self.uses_users(stages)
+        self.needs_profiles = self.uses_profiles()
+        self.needs_users = self.uses_users(stages) or self.needs_profiles
         relation = self.base(start, end)
         shape = "rows"
         aggregated = False
@@ -228,7 +233,7 @@ class _Compiler:
         if order:
             final = final.order_by(*order)
         for name, body in self.ctes:
-            final = final.with_(_id(name), as_=body)
+            final = final.with_(_id(name), as_=body, copy=False)
         return Compiled(final, list(relation.columns), self.project_id, start, end, self.text,
                         buckets=relation.buckets, shape=shape)
 
@@ -252,6 +257,9 @@ class _Compiler:
             return True
         return "user_id" in self.text
 
+    def uses_profiles(self) -> bool:
+        return "profile." in self.text
+
     def add_cte(self, body: exp.Expression, prefix: str = "_s") -> str:
         self.counter += 1
         name = f"{prefix}{self.counter}"
@@ -263,18 +271,22 @@ class _Compiler:
     def base(self, start: datetime, end: datetime) -> _Relation:
         project = exp.EQ(this=_col("project_id"), expression=exp.Literal.string(self.project_id))
         scan = (
-            exp.select(*(_col(c) for c in BASE_COLUMNS))
-            .from_(exp.Table(this=_id("events")))
-            .where(project)
-            .where(exp.GTE(this=_col("event_date"), expression=_date(start)))
-            .where(exp.LTE(this=_col("event_date"), expression=_date(end)))
-            .where(exp.GTE(this=_col("time"), expression=_ts(start)))
-            .where(exp.LT(this=_col("time"), expression=_ts(end)))
+            exp.select(*(_col(c) for c in BASE_COLUMNS), copy=False)
+            .from_(exp.Table(this=_id("events")), copy=False)
+            .where(project, copy=False)
+            .where(exp.GTE(this=_col("event_date"), expression=_date(start)), copy=False)
+            .where(exp.LTE(this=_col("event_date"), expression=_date(end)), copy=False)
+            .where(exp.GTE(this=_col("time"), expression=_ts(start)), copy=False)
+            .where(exp.LT(this=_col("time"), expression=_ts(end)), copy=False)
         )
-        # One row per insert_id (duplicates of a retried event count once).
+        # One row per insert_id (duplicates of a retried event count once); the earliest
+        # event_id is kept, so every engine and every run keeps the same copy.
         dedup = exp.Window(this=exp.RowNumber(),
-                           partition_by=[_col("insert_id")])
-        scan = scan.qualify(exp.EQ(this=dedup, expression=exp.Literal.number(1)))
+                           partition_by=[_col("insert_id")],
+                           order=exp.Order(expressions=[
+                               exp.Ordered(this=_col("event_id"), desc=False,
+                                           nulls_first=False)]))
+        scan = scan.qualify(exp.EQ(this=dedup, expression=exp.Literal.number(1)), copy=False)
         self.ctes.append(("_events", scan))
         if not self.needs_users:
             return _Relation("_events", {c: EVENT_COLUMNS.get(c, "json") for c in BASE_COLUMNS},
@@ -287,14 +299,17 @@ class _Compiler:
                 exp.alias_(_col("device_id"), _id("id_device")),
                 exp.alias_(exp.ArgMin(this=_col("user_id"), expression=_col("time")),
                            _id("id_user")),
+                copy=False,
             )
-            .from_(exp.Table(this=_id("events")))
+            .from_(exp.Table(this=_id("events")), copy=False)
             .where(exp.EQ(this=_col("project_id"),
-                          expression=exp.Literal.string(self.project_id)))
-            .where(identify)
-            .where(exp.Not(this=exp.Is(this=_col("user_id"), expression=exp.Null())))
-            .where(exp.Not(this=exp.Is(this=_col("device_id"), expression=exp.Null())))
-            .group_by(_col("device_id"))
+                          expression=exp.Literal.string(self.project_id)), copy=False)
+            .where(identify, copy=False)
+            .where(exp.Not(this=exp.Is(this=_col("user_id"), expression=exp.Null())),
+                   copy=False)
+            .where(exp.Not(this=exp.Is(this=_col("device_id"), expression=exp.Null())),
+                   copy=False)
+            .group_by(_col("device_id"), copy=False)
         )
         self.ctes.append(("_ids", ids))
         resolved = exp.Coalesce(this=_col("user_id", "e"), expressions=[_col("id_user", "i")])
@@ -303,15 +318,43 @@ class _Compiler:
             for c in BASE_COLUMNS
         ]
         joined = (
-            exp.select(*projections)
-            .from_(exp.Table(this=_id("_events"), alias=exp.TableAlias(this=_id("e"))))
+            exp.select(*projections, copy=False)
+            .from_(exp.Table(this=_id("_events"), alias=exp.TableAlias(this=_id("e"))),
+                   copy=False)
             .join(exp.Table(this=_id("_ids"), alias=exp.TableAlias(this=_id("i"))),
                   on=exp.EQ(this=_col("device_id", "e"), expression=_col("id_device", "i")),
-                  join_type="LEFT")
+                  join_type="LEFT", copy=False)
         )
         self.ctes.append(("_base", joined))
-        return _Relation("_base", {c: EVENT_COLUMNS.get(c, "json") for c in BASE_COLUMNS},
-                         True, [])
+        columns = {c: EVENT_COLUMNS.get(c, "json") for c in BASE_COLUMNS}
+        if not self.needs_profiles:
+            return _Relation("_base", columns, True, [])
+        return _Relation(self.profiles_join(), columns, True, [], hidden=[PROFILE_COLUMN])
+
+    def profiles_join(self) -> str:
+        """``_pbase``: ``_base`` with the resolved user's profile properties (JSON text) in
+        the hidden column ``_profile`` (null without a profile)."""
+        profiles = (
+            exp.select(exp.alias_(_col("user_id"), _id("profile_user")),
+                       exp.alias_(_col("properties"), _id("profile_properties")), copy=False)
+            .from_(exp.Table(this=_id("profiles")), copy=False)
+            .where(exp.EQ(this=_col("project_id"),
+                          expression=exp.Literal.string(self.project_id)), copy=False)
+        )
+        self.ctes.append(("_profiles", profiles))
+        projections: list[exp.Expression] = [_col(c, "b") for c in BASE_COLUMNS]
+        projections.append(exp.Alias(this=_col("profile_properties", "p"),
+                                     alias=_id(PROFILE_COLUMN)))
+        joined = (
+            exp.select(*projections, copy=False)
+            .from_(exp.Table(this=_id("_base"), alias=exp.TableAlias(this=_id("b"))),
+                   copy=False)
+            .join(exp.Table(this=_id("_profiles"), alias=exp.TableAlias(this=_id("p"))),
+                  on=exp.EQ(this=_col("user_id", "b"), expression=_col("profile_user", "p")),
+                  join_type="LEFT", copy=False)
+        )
+        self.ctes.append(("_pbase", joined))
+        return "_pbase"
 
     # ---- expressions -----------------------------------------------------------------------
 
@@ -333,8 +376,12 @@ class _Compiler:
                                             expression=_json_path(parts[1:]))
             return extract, "json"
         if root == "profile":
-            # Profiles are a derived table; until it is built every profile field is null.
-            return exp.Null(), "null"
+            # The derived profiles table, joined on the resolved user (null without one).
+            if PROFILE_COLUMN not in rel.carried:
+                return exp.Null(), "null"
+            extract = exp.JSONExtractScalar(this=_col(PROFILE_COLUMN),
+                                            expression=_json_path(parts[1:]))
+            return extract, "json"
         raise self.unknown(node.dotted, node.span,
                            [*EVENT_COLUMNS, "prop.<name>", "user.<name>", "profile.<name>"])
 
@@ -425,7 +472,8 @@ class _Compiler:
 
     def where(self, rel: _Relation, stage: ast.Where) -> _Relation:
         cond = self.condition(rel, stage.condition)
-        body = exp.select(*(_col(c) for c in rel.carried)).from_(_id(rel.name)).where(cond)
+        body = (exp.select(*(_col(c) for c in rel.carried))
+                .from_(_id(rel.name), copy=False).where(cond, copy=False))
         return _Relation(self.add_cte(body), rel.columns, rel.raw, rel.order, rel.buckets,
                          rel.hidden)
 

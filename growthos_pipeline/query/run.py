@@ -23,12 +23,13 @@ from deltalake.exceptions import DeltaError
 
 from growthos_pipeline.catalog.access import Principal, require_project
 from growthos_pipeline.catalog.database import Catalog
+from growthos_pipeline.catalog.query_usage import record_query
 from growthos_pipeline.errors import BadRequest, Timeout
 from growthos_pipeline.events.model import LAKE_SCHEMA
-from growthos_pipeline.lake.tables import events_uri
+from growthos_pipeline.lake.tables import events_uri, table_uri
 from growthos_pipeline.query import guard
 from growthos_pipeline.query.compile import Compiled, compile_query
-from growthos_pipeline.query.to_polars import to_polars
+from growthos_pipeline.query.to_polars import PROFILES_SCHEMA, to_polars
 from growthos_pipeline.settings import Settings
 
 Engine = Literal["polars", "duckdb", "spark"]
@@ -84,6 +85,26 @@ def snapshot(settings: Settings, as_of: int | None) -> tuple[pl.LazyFrame, int |
                          f"lake version {version} is no longer available: {exc}") from None
 
 
+#: The derived ``profiles`` table, read by ``profile.<name>`` paths.
+PROFILES_TABLE = "profiles"
+
+
+def profiles_frame(settings: Settings) -> pl.LazyFrame:
+    """The ``profiles`` table (latest version; empty before its first build, so every
+    ``profile.<name>`` reads null)."""
+    uri = table_uri(settings, PROFILES_TABLE)
+    if not DeltaTable.is_deltatable(uri):
+        return pl.LazyFrame(schema=PROFILES_SCHEMA)
+    return pl.scan_delta(uri)
+
+
+def sources(settings: Settings, as_of: int | None) -> tuple[dict[str, pl.LazyFrame], int | None]:
+    """The lake tables a compiled query reads (``events`` as of ``as_of``; ``profiles``
+    latest), and the events version."""
+    events, version = snapshot(settings, as_of)
+    return {"events": events, PROFILES_TABLE: profiles_frame(settings)}, version
+
+
 def run(
     settings: Settings,
     project_id: str,
@@ -111,12 +132,13 @@ def run(
 
     def work() -> tuple[pl.DataFrame, int | None]:
         if engine == "polars":
-            events, version = snapshot(settings, as_of)
-            lazy = to_polars(compiled.tree, {"events": events})
+            frames, version = sources(settings, as_of)
+            lazy = to_polars(compiled.tree, frames)
             return lazy.slice(offset, limit + 1).collect(), version
         from growthos_pipeline.query.engines import execute
 
-        frame, version = execute(compiled, engine=engine, settings=settings, as_of=as_of)
+        _, version = snapshot(settings, as_of)  # validates as_of, names the version read
+        frame = execute(compiled, engine=engine, settings=settings, as_of=version)
         return frame.slice(offset, limit + 1), version
 
     if timeout_s is None:
@@ -164,5 +186,8 @@ def run_for(
                          "an org admin key must name the project: send project_id")
     with catalog.connect() as conn:
         require_project(conn, principal, target, "query")
-    return run(settings, target, text, engine=engine, as_of=as_of, limit=limit, offset=offset,
-               timeout_s=settings.query_timeout_s)
+    result = run(settings, target, text, engine=engine, as_of=as_of, limit=limit, offset=offset,
+                 timeout_s=settings.query_timeout_s)
+    with catalog.begin() as conn:  # the usage_daily asset counts queries run per day
+        record_query(conn, target)
+    return result

@@ -21,7 +21,14 @@ from sqlglot import exp
 from growthos_pipeline.query.nodes import FunnelOp, RetentionOp, SessionsOp
 
 Frames = dict[str, pl.LazyFrame]
+#: The columns of the derived ``profiles`` table that ``profile.<name>`` paths read (an empty
+#: frame of this shape stands in before the table is first built).
+PROFILES_SCHEMA = pl.Schema({"project_id": pl.String, "user_id": pl.String,
+                             "properties": pl.String})
 _TRUNC = {"MINUTE": "1m", "HOUR": "1h", "DAY": "1d", "WEEK": "1w", "MONTH": "1mo"}
+#: The texts read as numbers: a decimal number with an optional sign and exponent; no
+#: whitespace, underscores, hexadecimal, NaN or inf (the SQL dialects use the same pattern).
+NUMBER_PATTERN = "^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 _AGGS = (exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.PercentileCont, exp.ArgMin)
 
 
@@ -63,7 +70,11 @@ def _cast(node: exp.Cast) -> pl.Expr:
         if target == exp.DataType.Type.DATE:
             return pl.lit(date.fromisoformat(inner.this))
     if target == exp.DataType.Type.DOUBLE:
-        return expr(inner).cast(pl.Float64, strict=not isinstance(node, exp.TryCast))
+        if isinstance(node, exp.TryCast):  # a number only when the text is one
+            text = expr(inner)
+            return (pl.when(text.str.contains(NUMBER_PATTERN))
+                    .then(text.cast(pl.Float64, strict=False)).otherwise(None))
+        return expr(inner).cast(pl.Float64)
     raise TranslationError(f"cast to {target} is not supported")
 
 
@@ -196,13 +207,31 @@ def _sort(frame: pl.LazyFrame, order: exp.Order | None) -> pl.LazyFrame:
     )
 
 
+_MAYBE_DUPLICATE = "__maybe_duplicate"
+
+
 def _dedup(frame: pl.LazyFrame, qualify: exp.Qualify) -> pl.LazyFrame:
     cond = qualify.this
     window = cond.this if isinstance(cond, exp.EQ) else None
     if not isinstance(window, exp.Window) or not isinstance(window.this, exp.RowNumber):
         raise TranslationError("only the insert_id dedup is supported in QUALIFY")
     keys = [p.name for p in window.args.get("partition_by") or []]
-    return frame.unique(subset=keys, keep="any")
+    # Duplicates are rare, and a window or unique over every row's string key is the most
+    # expensive step of a query (measured: 3x the rest). So the rows whose key hashes to a
+    # value no other row has are kept as they are (they cannot have a duplicate); only the
+    # others (the true duplicates, plus any hash collisions) take the exact path below.
+    flagged = frame.with_columns(
+        pl.struct(keys).hash().is_duplicated().alias(_MAYBE_DUPLICATE)
+        if len(keys) > 1 else pl.col(keys[0]).hash().is_duplicated().alias(_MAYBE_DUPLICATE))
+    single = flagged.filter(~pl.col(_MAYBE_DUPLICATE))
+    maybe = flagged.filter(pl.col(_MAYBE_DUPLICATE))
+    order = window.args.get("order")
+    if order is not None:  # keep the first row by the window's order (one ascending column)
+        (first,) = order.expressions
+        maybe = maybe.filter(pl.col(first.this.name)
+                             == pl.col(first.this.name).min().over(keys))
+    maybe = maybe.unique(subset=keys, keep="any")
+    return pl.concat([single, maybe]).drop(_MAYBE_DUPLICATE)
 
 
 def _select(node: exp.Select, frames: Frames) -> pl.LazyFrame:
@@ -259,7 +288,8 @@ def sessions(frame: pl.LazyFrame, gap_s: int) -> pl.LazyFrame:
         .with_columns(_prev=pl.col("time").shift(1).over("_actor"))
         .with_columns(
             _new=(pl.col("_prev").is_null()
-                  | ((pl.col("time") - pl.col("_prev")).dt.total_seconds() > gap_s))
+                  | ((pl.col("time") - pl.col("_prev")).dt.total_microseconds()
+                     > gap_s * 1_000_000))
             .cast(pl.Int64)
         )
         .with_columns(_seq=pl.col("_new").cum_sum().over("_actor"))
@@ -402,8 +432,10 @@ def relation(node: exp.Expression, frames: Frames) -> pl.LazyFrame:
 
 
 def to_polars(tree: exp.Select, sources: Frames) -> pl.LazyFrame:
-    """The compiled tree over ``sources`` (``{"events": <LazyFrame>}``) as one LazyFrame."""
+    """The compiled tree over ``sources`` (``{"events": <LazyFrame>}``, and ``profiles`` when
+    the query reads ``profile.<name>``: empty, so null, when not given) as one LazyFrame."""
     frames = dict(sources)
+    frames.setdefault("profiles", pl.LazyFrame(schema=PROFILES_SCHEMA))
     with_ = tree.args.get("with_") or tree.args.get("with")
     for cte in (with_.expressions if with_ is not None else []):
         frames[cte.alias] = relation(cte.this, frames)

@@ -19,13 +19,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 
 from api.app import create_app, versioned_router
+from growthos_pipeline import gdpr
 from growthos_pipeline.catalog import keys as catalog_keys
 from growthos_pipeline.catalog.credentials import KeyKind
 from growthos_pipeline.catalog.database import Catalog
@@ -40,6 +42,10 @@ from growthos_pipeline.catalog.tables import (
     projects,
     utcnow,
 )
+from growthos_pipeline.catalog.tables import segments as segments_table
+from growthos_pipeline.ids import new_id
+from growthos_pipeline.lake.derived import replace_project
+from growthos_pipeline.profiles import PROFILES
 from growthos_pipeline.settings import Settings
 
 # ---- the route table -------------------------------------------------------------------------
@@ -50,7 +56,12 @@ from growthos_pipeline.settings import Settings
 #: * ``session``: signed-in people only; every key gets 403 ``session_required``;
 #: * ``query``: a project key or token with the query scope, reading its own project;
 #: * ``ingest``: a project key or token with the track scope, writing into its own project;
-#: * ``public``: no credential (sign-in flow; covered by tests/api/test_oauth_login.py).
+#: * ``project_read``: derived data of a project (usage, segments, profiles): the ``query`` or
+#:   the ``admin`` scope (an sk_, an aat_ with either scope, or an admin of its org);
+#: * ``public``: no credential (sign-in flow; covered by tests/api/test_oauth_login.py);
+#: * ``gdpr``: a project key or token with the admin scope, on its own project (org admins
+#:   name the project with ?project_id=, so without it they get 400 project_required);
+#: * ``gdpr_job``: one GDPR job: the admins of its project (others: 404 gdpr_job_not_found).
 Access = str
 
 
@@ -101,12 +112,33 @@ def _admin_key_rotated(world: World, client: TestClient, body: Any) -> None:
     assert fresh.status_code == 200 and fresh.json()["id"] == world.victim.org_id
 
 
+def _gdpr_job_completed(world: World, client: TestClient, body: Any) -> None:
+    assert body["status"] == "queued" and "matrix-user" not in str(body)
+    # The job ran after the answer (TestClient waits for background tasks).
+    job = client.get(f"/v1/gdpr/jobs/{body['id']}", headers=_headers(world.victim.admin_key))
+    assert job.status_code == 200 and job.json()["status"] == "completed", job.text
+
+
 def _token_revoked(world: World, client: TestClient, body: Any) -> None:
     assert body["status"] == "revoked"
     response = client.get(
         f"/v1/projects/{world.victim.project_id}", headers=_headers(world.target_token)
     )
     assert (response.status_code, response.json()["error"]["code"]) == (401, "key_revoked")
+
+
+def _segment_created(world: World, client: TestClient, body: Any) -> None:
+    assert body["id"].startswith("seg_") and body["project_id"] == world.victim.project_id
+    got = client.get(f"/v1/projects/{world.victim.project_id}/segments/{body['id']}",
+                     headers=_headers(world.victim.admin_key))
+    assert got.status_code == 200 and got.json()["name"] == body["name"]
+
+
+def _segment_deleted(world: World, client: TestClient, body: Any) -> None:
+    assert body["deleted"] is True
+    got = client.get(f"/v1/projects/{world.victim.project_id}/segments/{world.segment_id}",
+                     headers=_headers(world.victim.admin_key))
+    assert (got.status_code, got.json()["error"]["code"]) == (404, "segment_not_found")
 
 
 ROUTES: dict[tuple[str, str], RouteSpec] = {
@@ -167,6 +199,28 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     # Query: a project credential with the query scope, on its own project.
     ("POST", "/query"): RouteSpec("query", body=lambda w: {"q": "last 7d | count"}),
+    # /v1/gdpr: a project's admins export or erase one person's data.
+    ("DELETE", "/gdpr/users/{user_id}"): RouteSpec("gdpr", effect=_gdpr_job_completed),
+    ("GET", "/gdpr/users/{user_id}/export"): RouteSpec("gdpr"),
+    ("GET", "/gdpr/jobs"): RouteSpec("gdpr"),
+    ("GET", "/gdpr/jobs/{job_id}"): RouteSpec("gdpr_job"),
+    # Derived data: reads with the query or admin scope, segment writes with admin.
+    ("GET", "/projects/{project_id}/usage"): RouteSpec("project_read"),
+    ("GET", "/admin/projects/{project_id}/usage"): RouteSpec("org_admin"),
+    ("GET", "/projects/{project_id}/users/{user_id}"): RouteSpec("project_read"),
+    ("GET", "/projects/{project_id}/segments"): RouteSpec("project_read"),
+    ("POST", "/projects/{project_id}/segments"): RouteSpec(
+        "project", body=lambda w: {"name": _unique("Seg"), "filter": 'event_type = "signup"'},
+        effect=_segment_created,
+    ),
+    ("GET", "/projects/{project_id}/segments/{segment_id}"): RouteSpec("project_read"),
+    ("PATCH", "/projects/{project_id}/segments/{segment_id}"): RouteSpec(
+        "project", body=lambda w: {"description": "people who bought"}
+    ),
+    ("DELETE", "/projects/{project_id}/segments/{segment_id}"): RouteSpec(
+        "project", effect=_segment_deleted
+    ),
+    ("GET", "/projects/{project_id}/segments/{segment_id}/members"): RouteSpec("project_read"),
     # /v1/auth: the sign-in flow needs no credential.
     ("GET", "/auth/github/login"): RouteSpec("public"),
     ("GET", "/auth/github/callback"): RouteSpec("public"),
@@ -274,6 +328,24 @@ def expected(method: str, path: str, credential: str) -> Outcome:
         if credential in ("aat_query", "aat_admin", "aat_admin_other", "aat_admin_sibling"):
             return 403, "insufficient_scope"
         return ALLOWED
+    if spec.access == "gdpr":  # the credential's own project; org admins must name it
+        if credential in ("ak_own", "ak_other"):
+            return 400, "project_required"
+        if credential in ("pk_own", "aat_track", "aat_query"):
+            return 403, "insufficient_scope"
+        return ALLOWED
+    if spec.access == "gdpr_job":  # a job of the victim's project
+        if credential in CROSS or credential == "ak_other":
+            return 404, "gdpr_job_not_found"
+        if credential in ("pk_own", "aat_track", "aat_query"):
+            return 403, "insufficient_scope"
+        return ALLOWED
+    if spec.access == "project_read":  # derived data: the query or the admin scope
+        if credential in CROSS:
+            return 404, "project_not_found"
+        if credential in ("pk_own", "aat_track"):
+            return 403, "insufficient_scope"
+        return ALLOWED
     assert spec.access == "project", spec
     if credential in CROSS:
         return 404, "project_not_found"
@@ -305,6 +377,10 @@ class World:
     target_token_id: str
     target_token: str
     credentials: dict[str, str | None] = field(default_factory=dict)
+    #: A GDPR deletion job of the victim's project (queued, never run).
+    gdpr_job_id: str = ""
+    #: A segment of the victim's project that the segment routes point at.
+    segment_id: str = ""
 
     @property
     def org_ids(self) -> list[str]:
@@ -406,6 +482,10 @@ def build_world(catalog: Catalog, settings: Settings, client: TestClient) -> Wor
         }
     # The token the token routes point at is created the way callers create tokens.
     target = _create_token(client, victim.secret_key, victim.project_id, ["query"])
+    with catalog.begin() as conn:
+        job = gdpr.create_job(
+            conn, settings, {"id": victim.project_id, "org_id": victim.org_id}, "matrix-user"
+        )
     return World(
         victim=victim,
         other=other,
@@ -413,7 +493,24 @@ def build_world(catalog: Catalog, settings: Settings, client: TestClient) -> Wor
         target_token_id=target["id"],
         target_token=target["token"],
         credentials=credentials,
+        gdpr_job_id=job["id"],
+        segment_id=_derived_data(catalog, settings, victim),
     )
+
+
+def _derived_data(catalog: Catalog, settings: Settings, victim: Tenant) -> str:
+    """A segment of the victim's project, and a profile of ``matrix-user`` in the lake (what
+    the derived-data routes read); the segment's id."""
+    now = utcnow()
+    segment_id = new_id("seg")
+    with catalog.begin() as conn:
+        conn.execute(insert(segments_table).values(
+            id=segment_id, project_id=victim.project_id, name="Buyers",
+            filter='event_type = "purchase"', window_days=30, description=None,
+            created_at=now, updated_at=now))
+    replace_project(settings, PROFILES, victim.project_id,
+                    pl.DataFrame({"user_id": ["matrix-user"], "properties": ['{"plan":"pro"}']}))
+    return segment_id
 
 
 def snapshot(catalog: Catalog, org_ids: list[str]) -> dict[str, list[str]]:
@@ -477,6 +574,9 @@ def _url(prefix: str, path: str, world: World) -> str:
         project_id=world.victim.project_id,
         org_id=world.victim.org_id,
         token_id=world.target_token_id,
+        user_id="matrix-user",
+        job_id=world.gdpr_job_id,
+        segment_id=world.segment_id,
     )
 
 

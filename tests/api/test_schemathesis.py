@@ -119,7 +119,7 @@ schema = schemathesis.openapi.from_dict(OPENAPI)
 
 def credential_for(path: str, tenant: Tenant) -> dict[str, str]:
     """The key an operation's legitimate caller presents."""
-    if path.startswith("/v1/projects/"):
+    if path.startswith(("/v1/projects/", "/v1/gdpr/")):
         return {"X-API-Key": tenant.secret_key}
     if path.startswith(("/v1/admin", "/v1/orgs", "/v1/me")):
         return {"X-API-Key": tenant.admin_key}
