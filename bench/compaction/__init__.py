@@ -1,0 +1,1 @@
+"""The compaction benchmark: ``python -m bench.compaction`` (see runner.py)."""

@@ -1,0 +1,3 @@
+from bench.compaction.runner import main
+
+raise SystemExit(main())
