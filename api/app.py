@@ -48,8 +48,18 @@ def _operation_id(route: APIRoute) -> str:
 def versioned_router() -> APIRouter:
     """Every versioned route, to be mounted under ``/v1`` (and ``/api`` as alias)."""
     router = APIRouter()
-    for module in (ingest, query, admin, projects, orgs, auth, gdpr_routes, usage_routes,
-                   segments_routes, users_routes):
+    for module in (
+        ingest,
+        query,
+        admin,
+        projects,
+        orgs,
+        auth,
+        gdpr_routes,
+        usage_routes,
+        segments_routes,
+        users_routes,
+    ):
         router.include_router(module.router)
     return router
 

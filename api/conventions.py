@@ -127,9 +127,7 @@ class ConventionsMiddleware:
         except Exception:
             log.exception("internal error (request id %s)", request_id)
             if not response_started:
-                await _send_json(
-                    send_wrapper, 500, internal_error_body(request_id), []
-                )
+                await _send_json(send_wrapper, 500, internal_error_body(request_id), [])
         finally:
             audit.request_id.reset(token)
             template = _route_template(scope)

@@ -8,8 +8,13 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from fastapi.security import APIKeyCookie, APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials
-from fastapi.security import HTTPBearer
+from fastapi.security import (
+    APIKeyCookie,
+    APIKeyHeader,
+    APIKeyQuery,
+    HTTPAuthorizationCredentials,
+    HTTPBearer,
+)
 from starlette.concurrency import run_in_threadpool
 
 from growthos_pipeline.catalog.access import Principal, require_admin_kind
@@ -51,18 +56,23 @@ SettingsDep = Annotated[Settings, Depends(_settings_dep)]
 CatalogDep = Annotated[Catalog, Depends(_catalog_dep)]
 LimiterDep = Annotated[RateLimiter, Depends(_limiter_dep)]
 
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                               description="An ak_, sk_, pk_ or aat_ key")
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An ak_, sk_, pk_ or aat_ key"
+)
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
 _key_query = APIKeyQuery(name="key", auto_error=False, description="The key as ?key=")
-_session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False,
-                               description="The session cookie set by GitHub sign-in")
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="The session cookie set by GitHub sign-in"
+)
 
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 async def _rate_limit(
-    request: Request, settings: Settings, limiter: RateLimiter, principal: Principal,
+    request: Request,
+    settings: Settings,
+    limiter: RateLimiter,
+    principal: Principal,
     category: LimitCategory,
 ) -> None:
     if not settings.rate_limits_enabled:
@@ -227,8 +237,9 @@ async def _org_admin(principal: ManagementPrincipal) -> Principal:
 #: An org admin key (``ak_``) or a signed-in person: project keys and tokens get 403.
 OrgAdminPrincipal = Annotated[Principal, Depends(_org_admin)]
 
-IngestPrincipal = Annotated[Principal, Depends(_principal_dependency("ingest",
-                                                                      allow_session=False))]
+IngestPrincipal = Annotated[
+    Principal, Depends(_principal_dependency("ingest", allow_session=False))
+]
 
 Cursor = Annotated[
     str | None, Query(max_length=200, description="The next_cursor of the previous page")

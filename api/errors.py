@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-import orjson
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -50,14 +50,17 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details: list[dict[str, Any]] = []
     for err in exc.errors()[:50]:
-        details.append({
-            "loc": [str(part) for part in err.get("loc", ())],
-            "message": str(err.get("msg", "")),
-            "type": str(err.get("type", "")),
-        })
+        details.append(
+            {
+                "loc": [str(part) for part in err.get("loc", ())],
+                "message": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
     if any(d["type"] == "json_invalid" for d in details):
-        error: UserError = BadRequest("invalid_json", "the request body is not valid JSON",
-                                      details=details)
+        error: UserError = BadRequest(
+            "invalid_json", "the request body is not valid JSON", details=details
+        )
     else:
         first = details[0] if details else {"loc": [], "message": "invalid request"}
         where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))

@@ -23,8 +23,15 @@ from growthos_pipeline.settings import Settings
 
 _MANAGEMENT = re.compile(r"^/(v1|api)/(admin|projects|orgs)(/|$)")
 _NOT_STORED = {401, 429}
-_HOP_HEADERS = {b"x-request-id", b"x-ratelimit-limit", b"x-ratelimit-remaining",
-                b"x-ratelimit-reset", b"retry-after", b"date", b"server"}
+_HOP_HEADERS = {
+    b"x-request-id",
+    b"x-ratelimit-limit",
+    b"x-ratelimit-remaining",
+    b"x-ratelimit-reset",
+    b"retry-after",
+    b"date",
+    b"server",
+}
 
 
 def credential_of(scope: Scope) -> str | None:
@@ -82,14 +89,14 @@ class IdempotencyMiddleware:
         if stored is not None:
             headers = [(k.encode(), v.encode()) for k, v in stored.headers]
             headers.append((b"idempotent-replayed", b"true"))
-            await send({"type": "http.response.start", "status": stored.status,
-                        "headers": headers})
+            await send({"type": "http.response.start", "status": stored.status, "headers": headers})
             await send({"type": "http.response.body", "body": stored.body})
             return
 
         captured_status = 500
         captured_headers: list[tuple[str, str]] = []
         chunks: list[bytes] = []
+
         async def capture(message: Message) -> None:
             nonlocal captured_status
             if message["type"] == "http.response.start":
@@ -111,12 +118,10 @@ class IdempotencyMiddleware:
         if captured_status >= 500 or captured_status in _NOT_STORED:
             await run_in_threadpool(idempotency.abandon, self.catalog, principal, key)
             return
-        response = idempotency.StoredResponse(captured_status, captured_headers,
-                                              b"".join(chunks))
+        response = idempotency.StoredResponse(captured_status, captured_headers, b"".join(chunks))
         await run_in_threadpool(
             idempotency.complete, self.catalog, self.settings, principal, key, response
         )
-
 
     def _still_valid(self, credential: str) -> bool:
         try:

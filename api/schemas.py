@@ -124,8 +124,16 @@ class Health(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error envelope at the given statuses."""
     text = {
-        400: "Bad request", 401: "Missing or invalid credential", 403: "Not allowed",
-        404: "Not found", 409: "Conflict", 410: "Gone", 413: "Payload too large",
-        422: "Validation error", 429: "Rate limited", 503: "Unavailable", 504: "Timeout",
+        400: "Bad request",
+        401: "Missing or invalid credential",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        410: "Gone",
+        413: "Payload too large",
+        422: "Validation error",
+        429: "Rate limited",
+        503: "Unavailable",
+        504: "Timeout",
     }
     return {s: {"model": ErrorEnvelope, "description": text.get(s, "Error")} for s in statuses}

@@ -333,7 +333,7 @@ def demo(
 
 DEMO_QUERIES = [
     'event_type = "page_view" | last 7d | count by _browser',
-    'last 7d | count, uniq(user_id) as users by day',
+    "last 7d | count, uniq(user_id) as users by day",
     'last 7d | funnel "page_view" -> "signup" -> "purchase_completed" within 7d',
 ]
 
@@ -346,9 +346,14 @@ def _print_demo_queries(settings: Settings, project_id: str) -> None:
     for text in DEMO_QUERIES:
         result = run(settings, project_id, text, limit=10)
         err.print(f"\n[bold]growthos query[/bold] '{text}'", soft_wrap=True)
-        err.print(formats.markdown(result.frame, lake_version=result.lake_version,
-                                   has_more=result.has_more), markup=False, highlight=False,
-                  soft_wrap=True)
+        err.print(
+            formats.markdown(
+                result.frame, lake_version=result.lake_version, has_more=result.has_more
+            ),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -359,9 +364,7 @@ def query(
         typer.Option("--project", help="Project id (default: the only project in the catalog)"),
     ] = None,
     data_dir: DataDir = None,
-    output: Annotated[
-        str, typer.Option("--format", help="llm (Markdown), json or csv")
-    ] = "llm",
+    output: Annotated[str, typer.Option("--format", help="llm (Markdown), json or csv")] = "llm",
     as_of: Annotated[
         int | None, typer.Option("--as-of", help="Re-run as of this lake version", min=0)
     ] = None,
@@ -393,8 +396,14 @@ def query(
 
             sys.stdout.write(render(compile_query(text, project_id), sql) + "\n")
             return
-        result = run(settings, project_id, text, engine=engine, as_of=as_of,  # type: ignore[arg-type]
-                     limit=limit)
+        result = run(
+            settings,
+            project_id,
+            text,
+            engine=engine,
+            as_of=as_of,  # type: ignore[arg-type]
+            limit=limit,
+        )
     except QueryError as exc:
         err.print(exc.render(), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -402,15 +411,20 @@ def query(
         err.print(f"[red]error:[/red] {exc.code}: {exc.message}")
         raise typer.Exit(2) from None
     if output == "llm":
-        text_out = formats.markdown(result.frame, lake_version=result.lake_version,
-                                    has_more=result.has_more)
+        text_out = formats.markdown(
+            result.frame, lake_version=result.lake_version, has_more=result.has_more
+        )
     elif output == "csv":
         text_out = formats.csv_text(result.frame)
     else:
-        text_out = formats.json_bytes({
-            "columns": result.columns, "rows": formats.records(result.frame),
-            "has_more": result.has_more, "lake_version": result.lake_version,
-        }).decode()
+        text_out = formats.json_bytes(
+            {
+                "columns": result.columns,
+                "rows": formats.records(result.frame),
+                "has_more": result.has_more,
+                "lake_version": result.lake_version,
+            }
+        ).decode()
     sys.stdout.write(text_out.rstrip("\n") + "\n")
 
 
@@ -422,8 +436,10 @@ def _only_project(catalog: Catalog) -> str:
     with catalog.connect() as conn:
         ids = conn.execute(select(projects.c.id).limit(2)).scalars().all()
     if len(ids) != 1:
-        err.print("[red]error:[/red] name the project with --project "
-                  f"({'no project exists' if not ids else 'there are several'})")
+        err.print(
+            "[red]error:[/red] name the project with --project "
+            f"({'no project exists' if not ids else 'there are several'})"
+        )
         raise typer.Exit(2)
     return str(ids[0])
 

@@ -30,6 +30,13 @@ def delete_project(
     result = projects.delete_project(catalog, principal, project_id, body, org_id=org_id)
     erased = erase_project(settings, project_id)
     with catalog.begin() as conn:
-        audit.record(conn, principal, "project.erase_data", org_id=org_id or principal.org_id,
-                     project_id=project_id, target=project_id, details={"lake": erased})
+        audit.record(
+            conn,
+            principal,
+            "project.erase_data",
+            org_id=org_id or principal.org_id,
+            project_id=project_id,
+            target=project_id,
+            details={"lake": erased},
+        )
     return {**result, "lake": erased}

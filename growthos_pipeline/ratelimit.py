@@ -51,8 +51,10 @@ class RateLimiter:
         if settings.redis_url:
             self.storage = RedisStorage(
                 settings.redis_url.replace("redis://", "async+redis://", 1)
-                if settings.redis_url.startswith("redis://") else settings.redis_url,
-                implementation="redispy", key_prefix="growthos",
+                if settings.redis_url.startswith("redis://")
+                else settings.redis_url,
+                implementation="redispy",
+                key_prefix="growthos",
             )
         else:
             self.storage = MemoryStorage()

@@ -6,10 +6,26 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, OrgAdminPrincipal
-from api.deps import SettingsDep, require_feature
-from api.schemas import AdminKeyRotated, AuditEntry, Org, Page, Project, ProjectCreated
-from api.schemas import ProjectDeleted, SecretKeyRotated, error_responses
+from api.deps import (
+    DEFAULT_PAGE_SIZE,
+    CatalogDep,
+    Cursor,
+    Limit,
+    OrgAdminPrincipal,
+    SettingsDep,
+    require_feature,
+)
+from api.schemas import (
+    AdminKeyRotated,
+    AuditEntry,
+    Org,
+    Page,
+    Project,
+    ProjectCreated,
+    ProjectDeleted,
+    SecretKeyRotated,
+    error_responses,
+)
 from growthos_pipeline import deletion
 from growthos_pipeline.catalog import audit, orgs, projects
 from growthos_pipeline.catalog.models import ProjectCreate, ProjectDelete
@@ -35,17 +51,22 @@ def admin_rotate_key(
 
 @router.get("/projects", name="admin_list_projects")
 def admin_list_projects(
-    principal: OrgAdminPrincipal, catalog: CatalogDep, cursor: Cursor = None,
+    principal: OrgAdminPrincipal,
+    catalog: CatalogDep,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Page[Project]:
     page = projects.list_projects(catalog, principal, cursor=cursor, limit=limit)
     return Page[Project].model_validate(page, from_attributes=True)
 
 
-@router.post("/projects", name="admin_create_project", status_code=201,
-             responses=error_responses(409))
+@router.post(
+    "/projects", name="admin_create_project", status_code=201, responses=error_responses(409)
+)
 def admin_create_project(
-    principal: OrgAdminPrincipal, body: ProjectCreate, catalog: CatalogDep,
+    principal: OrgAdminPrincipal,
+    body: ProjectCreate,
+    catalog: CatalogDep,
     settings: SettingsDep,
 ) -> ProjectCreated:
     """A new project with its public key and secret key (the secret key is shown once)."""
@@ -61,11 +82,17 @@ def admin_get_project(
     return Project.model_validate(projects.get_project(catalog, principal, project_id))
 
 
-@router.delete("/projects/{project_id}", name="admin_delete_project",
-               dependencies=[require_feature("project_delete")],
-               responses=error_responses(400, 503))
+@router.delete(
+    "/projects/{project_id}",
+    name="admin_delete_project",
+    dependencies=[require_feature("project_delete")],
+    responses=error_responses(400, 503),
+)
 def admin_delete_project(
-    principal: OrgAdminPrincipal, project_id: str, body: ProjectDelete, catalog: CatalogDep,
+    principal: OrgAdminPrincipal,
+    project_id: str,
+    body: ProjectDelete,
+    catalog: CatalogDep,
     settings: SettingsDep,
 ) -> ProjectDeleted:
     """Delete a project and all its data (catalog and lake); ``project_name`` must be typed
@@ -75,8 +102,9 @@ def admin_delete_project(
     )
 
 
-@router.post("/projects/{project_id}/rotate-secret-key", name="admin_rotate_secret_key",
-             status_code=201)
+@router.post(
+    "/projects/{project_id}/rotate-secret-key", name="admin_rotate_secret_key", status_code=201
+)
 def admin_rotate_secret_key(
     principal: OrgAdminPrincipal, project_id: str, catalog: CatalogDep, settings: SettingsDep
 ) -> SecretKeyRotated:
@@ -88,7 +116,9 @@ def admin_rotate_secret_key(
 
 @router.get("/audit", name="admin_list_audit")
 def admin_list_audit(
-    principal: OrgAdminPrincipal, catalog: CatalogDep, cursor: Cursor = None,
+    principal: OrgAdminPrincipal,
+    catalog: CatalogDep,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Page[AuditEntry]:
     """The organisation's audit trail, oldest first."""

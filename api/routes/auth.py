@@ -14,7 +14,9 @@ from growthos_pipeline import github_login
 from growthos_pipeline.catalog import accounts
 
 router = APIRouter(
-    prefix="/auth", tags=["auth"], dependencies=[require_feature("oauth_login")],
+    prefix="/auth",
+    tags=["auth"],
+    dependencies=[require_feature("oauth_login")],
     responses=error_responses(400, 503),
 )
 
@@ -24,21 +26,26 @@ def _callback_url(request: Request) -> str:
     return str(configured or request.url_for("github_callback"))
 
 
-@router.get("/github/login", name="github_login", status_code=302,
-            response_class=RedirectResponse)
+@router.get("/github/login", name="github_login", status_code=302, response_class=RedirectResponse)
 def github_login_start(request: Request, settings: SettingsDep) -> Response:
     """Redirect to GitHub to sign in."""
     url, state_cookie = github_login.start(settings, _callback_url(request))
     response = RedirectResponse(url, status_code=302)
     response.set_cookie(
-        github_login.STATE_COOKIE, state_cookie, max_age=github_login.STATE_MAX_AGE_S,
-        httponly=True, secure=settings.secure_cookies, samesite="lax", path="/",
+        github_login.STATE_COOKIE,
+        state_cookie,
+        max_age=github_login.STATE_MAX_AGE_S,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/",
     )
     return response
 
 
-@router.get("/github/callback", name="github_callback", status_code=302,
-            response_class=RedirectResponse)
+@router.get(
+    "/github/callback", name="github_callback", status_code=302, response_class=RedirectResponse
+)
 async def github_callback(
     request: Request,
     settings: SettingsDep,
@@ -55,15 +62,21 @@ async def github_callback(
     response = RedirectResponse("/", status_code=302)
     response.delete_cookie(github_login.STATE_COOKIE, path="/")
     response.set_cookie(
-        accounts.SESSION_COOKIE, token, max_age=settings.session_ttl_hours * 3600,
-        httponly=True, secure=settings.secure_cookies, samesite="lax", path="/",
+        accounts.SESSION_COOKIE,
+        token,
+        max_age=settings.session_ttl_hours * 3600,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/",
     )
     return response
 
 
 @router.post("/logout", name="logout", status_code=204)
 def logout(
-    settings: SettingsDep, catalog: CatalogDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
     gos_session: Annotated[str | None, Cookie(max_length=200)] = None,
 ) -> Response:
     """End the session (harmless without one)."""

@@ -43,8 +43,12 @@ def _body_schema(description: str) -> dict[str, Any]:
             "description": description,
             "content": {
                 "application/json": {
-                    "schema": {"oneOf": [{"type": "object"}, {"type": "array",
-                                                              "items": {"type": "object"}}]}
+                    "schema": {
+                        "oneOf": [
+                            {"type": "object"},
+                            {"type": "array", "items": {"type": "object"}},
+                        ]
+                    }
                 }
             },
         }
@@ -61,19 +65,30 @@ router = APIRouter(
 async def ingest(request: Request, principal: Any, mapper: Mapper, source: str) -> IngestAccepted:
     project_id = require_ingest(principal, request.headers.get("origin"))
     ingestor: Ingestor = request.app.state.ingestor
-    result = await ingestor.receive(project_id, await request.body(), request.headers, mapper,
-                                    source=source)
-    return IngestAccepted(accepted=len(result.events),
-                          rejected=[RejectedEvent(**r) for r in result.rejected])
+    result = await ingestor.receive(
+        project_id, await request.body(), request.headers, mapper, source=source
+    )
+    return IngestAccepted(
+        accepted=len(result.events), rejected=[RejectedEvent(**r) for r in result.rejected]
+    )
 
 
 def accepted_body(result: Result) -> bytes:
     """The answer as :class:`IngestAccepted` serialises it, without building the models."""
-    return orjson.dumps({
-        "accepted": len(result.events),
-        "rejected": [{"index": r["index"], "code": r["code"], "message": r["message"],
-                      "field": r.get("field")} for r in result.rejected],
-    })
+    return orjson.dumps(
+        {
+            "accepted": len(result.events),
+            "rejected": [
+                {
+                    "index": r["index"],
+                    "code": r["code"],
+                    "message": r["message"],
+                    "field": r.get("field"),
+                }
+                for r in result.rejected
+            ],
+        }
+    )
 
 
 def lean_handler(mapper: Mapper, source: str) -> Callable[[Request], Awaitable[Response]]:
@@ -87,8 +102,9 @@ def lean_handler(mapper: Mapper, source: str) -> Callable[[Request], Awaitable[R
         principal = await ingest_principal(request)
         project_id = require_ingest(principal, request.headers.get("origin"))
         ingestor: Ingestor = state.ingestor
-        result = await ingestor.receive(project_id, await request.body(), request.headers,
-                                        mapper, source=source)
+        result = await ingestor.receive(
+            project_id, await request.body(), request.headers, mapper, source=source
+        )
         return Response(accepted_body(result), media_type="application/json")
 
     return handle
@@ -137,24 +153,45 @@ def _route(path: str, name: str, mapper: Mapper, doc: str, source: str = "growth
 
     endpoint.__doc__ = doc
     endpoint.lean = lean_handler(mapper, source)  # type: ignore[attr-defined]
-    router.add_api_route(path, endpoint, methods=["POST"], name=name,
-                         response_model=IngestAccepted, openapi_extra=_body_schema(doc),
-                         route_class_override=LeanRoute)
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["POST"],
+        name=name,
+        response_model=IngestAccepted,
+        openapi_extra=_body_schema(doc),
+        route_class_override=LeanRoute,
+    )
 
 
-_route("/track", "track", growthos.track,
-       "One event, or {\"events\": [...], \"sent_at\": ...}: event_type, user_id or device_id, "
-       "time, insert_id, event_properties, user_properties, groups, url, referrer.")
-_route("/identify", "identify", growthos.identify,
-       "Bind a device to a user and update the user's properties: user_id, device_id, "
-       "user_properties, user_property_ops ($set, $set_once, $add, $append, $prepend, "
-       "$remove, $unset, $clearAll).")
-_route("/page", "page", growthos.page,
-       "A page view: url, referrer, name, title, properties.")
-_route("/group", "group", growthos.group,
-       "Put a user in a group: group_type, group_id, group_properties.")
-_route("/alias", "alias", growthos.alias,
-       "Merge an earlier id into a user: previous_id, user_id.")
-_route("/batch", "batch", segment.batch,
-       "Segment-spec messages: {\"batch\": [{\"type\": \"track\"|\"identify\"|\"page\"|"
-       "\"screen\"|\"group\"|\"alias\", ...}], \"sentAt\": ...}.", source="segment")
+_route(
+    "/track",
+    "track",
+    growthos.track,
+    'One event, or {"events": [...], "sent_at": ...}: event_type, user_id or device_id, '
+    "time, insert_id, event_properties, user_properties, groups, url, referrer.",
+)
+_route(
+    "/identify",
+    "identify",
+    growthos.identify,
+    "Bind a device to a user and update the user's properties: user_id, device_id, "
+    "user_properties, user_property_ops ($set, $set_once, $add, $append, $prepend, "
+    "$remove, $unset, $clearAll).",
+)
+_route("/page", "page", growthos.page, "A page view: url, referrer, name, title, properties.")
+_route(
+    "/group",
+    "group",
+    growthos.group,
+    "Put a user in a group: group_type, group_id, group_properties.",
+)
+_route("/alias", "alias", growthos.alias, "Merge an earlier id into a user: previous_id, user_id.")
+_route(
+    "/batch",
+    "batch",
+    segment.batch,
+    'Segment-spec messages: {"batch": [{"type": "track"|"identify"|"page"|'
+    '"screen"|"group"|"alias", ...}], "sentAt": ...}.',
+    source="segment",
+)

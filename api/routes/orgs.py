@@ -9,10 +9,26 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, ManagementPrincipal
-from api.deps import SettingsDep, require_feature
-from api.schemas import AdminKeyRotated, Org, OrgCreated, Page, Project, ProjectCreated
-from api.schemas import ProjectDeleted, User, error_responses
+from api.deps import (
+    DEFAULT_PAGE_SIZE,
+    CatalogDep,
+    Cursor,
+    Limit,
+    ManagementPrincipal,
+    SettingsDep,
+    require_feature,
+)
+from api.schemas import (
+    AdminKeyRotated,
+    Org,
+    OrgCreated,
+    Page,
+    Project,
+    ProjectCreated,
+    ProjectDeleted,
+    User,
+    error_responses,
+)
 from growthos_pipeline import deletion
 from growthos_pipeline.catalog import accounts, orgs, projects
 from growthos_pipeline.catalog.models import OrgCreate, ProjectCreate, ProjectDelete
@@ -28,7 +44,9 @@ def get_me(principal: ManagementPrincipal, catalog: CatalogDep) -> User:
 
 @router.get("/orgs", name="list_orgs")
 def list_orgs(
-    principal: ManagementPrincipal, catalog: CatalogDep, cursor: Cursor = None,
+    principal: ManagementPrincipal,
+    catalog: CatalogDep,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Page[Org]:
     page: Any = orgs.list_orgs(catalog, principal, cursor=cursor, limit=limit)
@@ -60,18 +78,29 @@ def rotate_org_admin_key(
 
 @router.get("/orgs/{org_id}/projects", name="list_org_projects")
 def list_org_projects(
-    principal: ManagementPrincipal, org_id: str, catalog: CatalogDep, cursor: Cursor = None,
+    principal: ManagementPrincipal,
+    org_id: str,
+    catalog: CatalogDep,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Page[Project]:
-    page: Any = projects.list_projects(catalog, principal, org_id=org_id, cursor=cursor,
-                                       limit=limit)
+    page: Any = projects.list_projects(
+        catalog, principal, org_id=org_id, cursor=cursor, limit=limit
+    )
     return Page[Project].model_validate(page, from_attributes=True)
 
 
-@router.post("/orgs/{org_id}/projects", name="create_org_project", status_code=201,
-             responses=error_responses(409))
+@router.post(
+    "/orgs/{org_id}/projects",
+    name="create_org_project",
+    status_code=201,
+    responses=error_responses(409),
+)
 def create_org_project(
-    principal: ManagementPrincipal, org_id: str, body: ProjectCreate, catalog: CatalogDep,
+    principal: ManagementPrincipal,
+    org_id: str,
+    body: ProjectCreate,
+    catalog: CatalogDep,
     settings: SettingsDep,
 ) -> ProjectCreated:
     return ProjectCreated.model_validate(
@@ -79,12 +108,19 @@ def create_org_project(
     )
 
 
-@router.delete("/orgs/{org_id}/projects/{project_id}", name="delete_org_project",
-               dependencies=[require_feature("project_delete")],
-               responses=error_responses(400, 503))
+@router.delete(
+    "/orgs/{org_id}/projects/{project_id}",
+    name="delete_org_project",
+    dependencies=[require_feature("project_delete")],
+    responses=error_responses(400, 503),
+)
 def delete_org_project(
-    principal: ManagementPrincipal, org_id: str, project_id: str, body: ProjectDelete,
-    catalog: CatalogDep, settings: SettingsDep,
+    principal: ManagementPrincipal,
+    org_id: str,
+    project_id: str,
+    body: ProjectDelete,
+    catalog: CatalogDep,
+    settings: SettingsDep,
 ) -> ProjectDeleted:
     """Delete a project and all its data (catalog and lake)."""
     return ProjectDeleted.model_validate(

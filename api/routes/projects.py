@@ -7,15 +7,30 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, ManagementPrincipal
-from api.deps import SettingsDep, require_feature
-from api.schemas import AuditEntry, Page, Project, SecretKeyRotated, Token, TokenCreated
-from api.schemas import error_responses
+from api.deps import (
+    DEFAULT_PAGE_SIZE,
+    CatalogDep,
+    Cursor,
+    Limit,
+    ManagementPrincipal,
+    SettingsDep,
+    require_feature,
+)
+from api.schemas import (
+    AuditEntry,
+    Page,
+    Project,
+    SecretKeyRotated,
+    Token,
+    TokenCreated,
+    error_responses,
+)
 from growthos_pipeline.catalog import audit, projects, tokens
 from growthos_pipeline.catalog.models import ProjectSettingsUpdate, TokenCreate
 
 router = APIRouter(
-    prefix="/projects/{project_id}", tags=["projects"],
+    prefix="/projects/{project_id}",
+    tags=["projects"],
     responses=error_responses(401, 403, 404, 422, 429),
 )
 
@@ -34,7 +49,9 @@ def get_project_settings(
 
 @router.patch("/settings", name="update_project_settings", responses=error_responses(400))
 def update_project_settings(
-    principal: ManagementPrincipal, project_id: str, body: ProjectSettingsUpdate,
+    principal: ManagementPrincipal,
+    project_id: str,
+    body: ProjectSettingsUpdate,
     catalog: CatalogDep,
 ) -> Project:
     """Change plan tier (org admins only), data retention, time zone, allowed origins."""
@@ -52,7 +69,10 @@ def rotate_secret_key(
 
 @router.get("/tokens", name="list_tokens", dependencies=[require_feature("tokens")])
 def list_tokens(
-    principal: ManagementPrincipal, project_id: str, catalog: CatalogDep, cursor: Cursor = None,
+    principal: ManagementPrincipal,
+    project_id: str,
+    catalog: CatalogDep,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Page[Token]:
     """The project's tokens, by prefix only."""
@@ -60,10 +80,18 @@ def list_tokens(
     return Page[Token].model_validate(page, from_attributes=True)
 
 
-@router.post("/tokens", name="create_token", status_code=201,
-             dependencies=[require_feature("tokens")], responses=error_responses(400, 503))
+@router.post(
+    "/tokens",
+    name="create_token",
+    status_code=201,
+    dependencies=[require_feature("tokens")],
+    responses=error_responses(400, 503),
+)
 def create_token(
-    principal: ManagementPrincipal, project_id: str, body: TokenCreate, catalog: CatalogDep,
+    principal: ManagementPrincipal,
+    project_id: str,
+    body: TokenCreate,
+    catalog: CatalogDep,
     settings: SettingsDep,
 ) -> TokenCreated:
     """A scoped access token; the token itself is in this answer only."""
@@ -79,8 +107,7 @@ def get_token(
     return Token.model_validate(tokens.get_token(catalog, principal, project_id, token_id))
 
 
-@router.delete("/tokens/{token_id}", name="revoke_token",
-               dependencies=[require_feature("tokens")])
+@router.delete("/tokens/{token_id}", name="revoke_token", dependencies=[require_feature("tokens")])
 def revoke_token(
     principal: ManagementPrincipal, project_id: str, token_id: str, catalog: CatalogDep
 ) -> Token:
@@ -90,9 +117,11 @@ def revoke_token(
 
 @router.get("/audit", name="list_project_audit")
 def list_project_audit(
-    principal: ManagementPrincipal, project_id: str, catalog: CatalogDep, cursor: Cursor = None,
+    principal: ManagementPrincipal,
+    project_id: str,
+    catalog: CatalogDep,
+    cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
 ) -> Page[AuditEntry]:
-    page: Any = audit.list_project_audit(catalog, principal, project_id, cursor=cursor,
-                                         limit=limit)
+    page: Any = audit.list_project_audit(catalog, principal, project_id, cursor=cursor, limit=limit)
     return Page[AuditEntry].model_validate(page, from_attributes=True)

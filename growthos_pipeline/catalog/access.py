@@ -143,8 +143,9 @@ def require_ingest(principal: Principal, origin: str | None = None) -> str:
     return principal.project_id
 
 
-def require_project_read(conn: Connection, principal: Principal, project_id: str
-                         ) -> dict[str, object]:
+def require_project_read(
+    conn: Connection, principal: Principal, project_id: str
+) -> dict[str, object]:
     """The project row if the principal may read its derived data (usage, segments, profiles):
     the ``query`` or the ``admin`` scope; 404/403 otherwise."""
     try:

@@ -62,8 +62,12 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_org_audit(
-    catalog: Catalog, principal: Principal, *, org_id: str | None = None,
-    cursor: str | None = None, limit: int = 25,
+    catalog: Catalog,
+    principal: Principal,
+    *,
+    org_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 25,
 ) -> Page[dict[str, Any]]:
     """The org's audit trail, oldest first (org admins only)."""
     org = require_org_admin(principal, org_id)
@@ -73,8 +77,12 @@ def list_org_audit(
 
 
 def list_project_audit(
-    catalog: Catalog, principal: Principal, project_id: str, *,
-    cursor: str | None = None, limit: int = 25,
+    catalog: Catalog,
+    principal: Principal,
+    project_id: str,
+    *,
+    cursor: str | None = None,
+    limit: int = 25,
 ) -> Page[dict[str, Any]]:
     """One project's audit trail, oldest first (admin scope)."""
     with catalog.connect() as conn:

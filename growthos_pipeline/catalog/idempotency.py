@@ -44,8 +44,9 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
 
 
 def _cipher(settings: Settings, principal: str, key: str) -> AESGCM:
-    material = hmac.new(settings.server_secret(), f"idem:{principal}:{key}".encode(),
-                        hashlib.sha256).digest()
+    material = hmac.new(
+        settings.server_secret(), f"idem:{principal}:{key}".encode(), hashlib.sha256
+    ).digest()
     return AESGCM(material)
 
 
@@ -76,14 +77,22 @@ def begin(
         if row is None:
             try:
                 with conn.begin_nested():
-                    conn.execute(insert(idempotency_keys).values(
-                        principal=principal, key=key, fingerprint=request_fingerprint,
-                        status_code=None, response=None, created_at=now,
-                        expires_at=now + timedelta(hours=settings.idempotency_ttl_hours),
-                    ))
+                    conn.execute(
+                        insert(idempotency_keys).values(
+                            principal=principal,
+                            key=key,
+                            fingerprint=request_fingerprint,
+                            status_code=None,
+                            response=None,
+                            created_at=now,
+                            expires_at=now + timedelta(hours=settings.idempotency_ttl_hours),
+                        )
+                    )
             except IntegrityError:
-                raise Conflict("idempotency_request_in_progress",
-                               "a request with this Idempotency-Key is in progress") from None
+                raise Conflict(
+                    "idempotency_request_in_progress",
+                    "a request with this Idempotency-Key is in progress",
+                ) from None
             return None
     if not hmac.compare_digest(str(row["fingerprint"]), request_fingerprint):
         raise Conflict(
@@ -91,8 +100,10 @@ def begin(
             "this Idempotency-Key was used with a different request; use a new key",
         )
     if row["status_code"] is None or row["response"] is None:
-        raise Conflict("idempotency_request_in_progress",
-                       "a request with this Idempotency-Key is still in progress; retry later")
+        raise Conflict(
+            "idempotency_request_in_progress",
+            "a request with this Idempotency-Key is still in progress; retry later",
+        )
     blob = bytes(row["response"])
     plain = _cipher(settings, principal, key).decrypt(blob[:12], blob[12:], None)
     stored = orjson.loads(plain)
@@ -110,21 +121,31 @@ def complete(
     plain = orjson.dumps({"headers": response.headers, "body": response.body.hex()})
     blob = nonce + _cipher(settings, principal, key).encrypt(nonce, plain, None)
     with catalog.begin() as conn:
-        conn.execute(update(idempotency_keys).where(
-            idempotency_keys.c.principal == principal, idempotency_keys.c.key == key,
-        ).values(status_code=response.status, response=blob))
+        conn.execute(
+            update(idempotency_keys)
+            .where(
+                idempotency_keys.c.principal == principal,
+                idempotency_keys.c.key == key,
+            )
+            .values(status_code=response.status, response=blob)
+        )
 
 
 def abandon(catalog: Catalog, principal: str, key: str) -> None:
     """Forget a claimed key whose request failed, so that a retry can run."""
     with catalog.begin() as conn:
-        conn.execute(delete(idempotency_keys).where(
-            idempotency_keys.c.principal == principal, idempotency_keys.c.key == key,
-            idempotency_keys.c.status_code.is_(None)))
+        conn.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.principal == principal,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.status_code.is_(None),
+            )
+        )
 
 
 def purge_expired(catalog: Catalog) -> int:
     with catalog.begin() as conn:
-        result = conn.execute(delete(idempotency_keys).where(
-            idempotency_keys.c.expires_at <= utcnow()))
+        result = conn.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.expires_at <= utcnow())
+        )
     return int(result.rowcount or 0)

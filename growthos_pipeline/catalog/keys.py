@@ -112,7 +112,9 @@ def authenticate(catalog: Catalog, settings: Settings, raw: str) -> Principal:
     with catalog.connect() as conn:
         row = conn.execute(query).mappings().first()
     if row is None or not hmac.compare_digest(str(row["key_hash"]), key_hash):
-        raise Unauthorized("invalid_api_key", "the key is not known: it was revoked or never issued")
+        raise Unauthorized(
+            "invalid_api_key", "the key is not known: it was revoked or never issued"
+        )
     if row["kind"] != kind:
         raise Unauthorized("invalid_api_key", "the key is not known")
     if row["revoked_at"] is not None:

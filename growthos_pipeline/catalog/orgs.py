@@ -46,9 +46,7 @@ def _insert_org(conn: Connection, settings: Settings, name: str) -> tuple[dict[s
     org_id = new_id("org")
     row: dict[str, Any] = {"id": org_id, "name": name, "plan": "free", "created_at": utcnow()}
     conn.execute(insert(orgs).values(**row))
-    admin_key, _ = keys.issue(
-        conn, settings, "admin", org_id=org_id, project_id=None, name="admin"
-    )
+    admin_key, _ = keys.issue(conn, settings, "admin", org_id=org_id, project_id=None, name="admin")
     return row, admin_key
 
 
@@ -66,7 +64,9 @@ def create_org(
             if owner is not None and owner.user_id:
                 conn.execute(
                     insert(memberships).values(
-                        org_id=row["id"], user_id=owner.user_id, role="owner",
+                        org_id=row["id"],
+                        user_id=owner.user_id,
+                        role="owner",
                         created_at=utcnow(),
                     )
                 )
@@ -102,10 +102,17 @@ def rotate_admin_key(
     org = require_org_admin(principal, org_id)
     with catalog.begin() as conn:
         revoked = keys.revoke(conn, api_keys.c.org_id == org, api_keys.c.kind == "admin")
-        admin_key, row = keys.issue(conn, settings, "admin", org_id=org, project_id=None,
-                                    name="admin")
-        audit.record(conn, principal, "org.rotate_admin_key", org_id=org, target=row["id"],
-                     details={"revoked": revoked})
+        admin_key, row = keys.issue(
+            conn, settings, "admin", org_id=org, project_id=None, name="admin"
+        )
+        audit.record(
+            conn,
+            principal,
+            "org.rotate_admin_key",
+            org_id=org,
+            target=row["id"],
+            details={"revoked": revoked},
+        )
     return {"org_id": org, "admin_key": admin_key, "revoked": revoked}
 
 
@@ -126,26 +133,41 @@ def bootstrap(
         if org is None:
             org_row, admin_key = _insert_org(conn, settings, org_body.name)
             org_id = org_row["id"]
-            audit.record(conn, None, "org.create", org_id=org_id, target=org_id,
-                         actor="cli:bootstrap")
+            audit.record(
+                conn, None, "org.create", org_id=org_id, target=org_id, actor="cli:bootstrap"
+            )
         else:
             org_id = str(org["id"])
-            admin_key, _ = keys.issue(conn, settings, "admin", org_id=org_id, project_id=None,
-                                      name="bootstrap")
-        project = conn.execute(
-            select(projects).where(projects.c.org_id == org_id,
-                                   projects.c.name == project_body.name)
-        ).mappings().first()
+            admin_key, _ = keys.issue(
+                conn, settings, "admin", org_id=org_id, project_id=None, name="bootstrap"
+            )
+        project = (
+            conn.execute(
+                select(projects).where(
+                    projects.c.org_id == org_id, projects.c.name == project_body.name
+                )
+            )
+            .mappings()
+            .first()
+        )
         if project is None:
             created = insert_project(conn, settings, org_id, project_body)
             project_id = created["project"]["id"]
             secret_key = created["secret_key"]
-            audit.record(conn, None, "project.create", org_id=org_id, project_id=project_id,
-                         target=project_id, actor="cli:bootstrap")
+            audit.record(
+                conn,
+                None,
+                "project.create",
+                org_id=org_id,
+                project_id=project_id,
+                target=project_id,
+                actor="cli:bootstrap",
+            )
         else:
             project_id = str(project["id"])
-            secret_key, _ = keys.issue(conn, settings, "secret", org_id=org_id,
-                                       project_id=project_id, name="bootstrap")
+            secret_key, _ = keys.issue(
+                conn, settings, "secret", org_id=org_id, project_id=project_id, name="bootstrap"
+            )
         public_key = public_key_for(conn, settings, org_id, project_id)
     return {
         "org_id": org_id,

@@ -64,9 +64,7 @@ def paginate(
         raise BadRequest("invalid_limit", f"limit must be between 1 and {MAX_LIMIT}, found {limit}")
     if cursor:
         query = query.where(id_column > decode_cursor(cursor))
-    rows: Sequence[Any] = (
-        conn.execute(query.order_by(id_column).limit(limit + 1)).mappings().all()
-    )
+    rows: Sequence[Any] = conn.execute(query.order_by(id_column).limit(limit + 1)).mappings().all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(str(rows[-1][id_column.name])) if has_more and rows else None

@@ -40,8 +40,9 @@ def project_view(row: dict[str, Any]) -> dict[str, Any]:
 def public_key_for(conn: Connection, settings: Settings, org_id: str, project_id: str) -> str:
     """The project's public key (derived, so the same every time it is asked for)."""
     raw = credentials.derive("public", settings.server_secret(), project_id)
-    keys.issue(conn, settings, "public", org_id=org_id, project_id=project_id, name="public",
-               raw=raw)
+    keys.issue(
+        conn, settings, "public", org_id=org_id, project_id=project_id, name="public", raw=raw
+    )
     return raw
 
 
@@ -63,8 +64,9 @@ def insert_project(
     }
     conn.execute(insert(projects).values(**row))
     public_key = public_key_for(conn, settings, org_id, project_id)
-    secret_key, _ = keys.issue(conn, settings, "secret", org_id=org_id, project_id=project_id,
-                               name="secret")
+    secret_key, _ = keys.issue(
+        conn, settings, "secret", org_id=org_id, project_id=project_id, name="secret"
+    )
     return {"project": project_view(row), "public_key": public_key, "secret_key": secret_key}
 
 
@@ -82,25 +84,40 @@ def create_project(
         with catalog.begin() as conn:
             created = insert_project(conn, settings, org, body)
             project_id = created["project"]["id"]
-            audit.record(conn, principal, "project.create", org_id=org, project_id=project_id,
-                         target=project_id, details={"name": body.name})
+            audit.record(
+                conn,
+                principal,
+                "project.create",
+                org_id=org,
+                project_id=project_id,
+                target=project_id,
+                details={"name": body.name},
+            )
     except IntegrityError:
         raise Conflict(
             "project_exists", f"a project named '{body.name}' exists in this organisation"
         ) from None
-    return {**created["project"], "public_key": created["public_key"],
-            "secret_key": created["secret_key"]}
+    return {
+        **created["project"],
+        "public_key": created["public_key"],
+        "secret_key": created["secret_key"],
+    }
 
 
 def list_projects(
-    catalog: Catalog, principal: Principal, *, org_id: str | None = None,
-    cursor: str | None = None, limit: int = 25,
+    catalog: Catalog,
+    principal: Principal,
+    *,
+    org_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 25,
 ) -> Page[dict[str, Any]]:
     org = require_org_admin(principal, org_id)
     with catalog.connect() as conn:
         query = select(projects).where(projects.c.org_id == org)
-        return paginate(conn, query, projects.c.id, cursor=cursor, limit=limit,
-                        convert=project_view)
+        return paginate(
+            conn, query, projects.c.id, cursor=cursor, limit=limit, convert=project_view
+        )
 
 
 def get_project(catalog: Catalog, principal: Principal, project_id: str) -> dict[str, Any]:
@@ -126,9 +143,15 @@ def update_settings(
         if changes:
             changes["updated_at"] = utcnow()
             conn.execute(update(projects).where(projects.c.id == project_id).values(**changes))
-            audit.record(conn, principal, "project.update_settings", org_id=str(row["org_id"]),
-                         project_id=project_id, target=project_id,
-                         details={k: v for k, v in changes.items() if k != "updated_at"})
+            audit.record(
+                conn,
+                principal,
+                "project.update_settings",
+                org_id=str(row["org_id"]),
+                project_id=project_id,
+                target=project_id,
+                details={k: v for k, v in changes.items() if k != "updated_at"},
+            )
         fresh = conn.execute(select(projects).where(projects.c.id == project_id)).mappings().one()
     return project_view(dict(fresh))
 
@@ -139,18 +162,36 @@ def rotate_secret_key(
     """Revoke the project's secret keys and issue a new one; the public key is unchanged."""
     with catalog.begin() as conn:
         row = require_project(conn, principal, project_id, "admin")
-        revoked = keys.revoke(conn, api_keys.c.project_id == project_id,
-                              api_keys.c.kind == "secret")
-        secret_key, key_row = keys.issue(conn, settings, "secret", org_id=str(row["org_id"]),
-                                         project_id=project_id, name="secret")
-        audit.record(conn, principal, "project.rotate_secret_key", org_id=str(row["org_id"]),
-                     project_id=project_id, target=key_row["id"], details={"revoked": revoked})
+        revoked = keys.revoke(
+            conn, api_keys.c.project_id == project_id, api_keys.c.kind == "secret"
+        )
+        secret_key, key_row = keys.issue(
+            conn,
+            settings,
+            "secret",
+            org_id=str(row["org_id"]),
+            project_id=project_id,
+            name="secret",
+        )
+        audit.record(
+            conn,
+            principal,
+            "project.rotate_secret_key",
+            org_id=str(row["org_id"]),
+            project_id=project_id,
+            target=key_row["id"],
+            details={"revoked": revoked},
+        )
     return {"project_id": project_id, "secret_key": secret_key, "revoked": revoked}
 
 
 def delete_project(
-    catalog: Catalog, principal: Principal, project_id: str, body: ProjectDelete,
-    *, org_id: str | None = None,
+    catalog: Catalog,
+    principal: Principal,
+    project_id: str,
+    body: ProjectDelete,
+    *,
+    org_id: str | None = None,
 ) -> dict[str, Any]:
     """Delete a project and everything the catalog holds for it (org admins only).
 
@@ -165,12 +206,18 @@ def delete_project(
         if body.project_name != row["name"] or body.project_name_confirm != row["name"]:
             raise BadRequest(
                 "confirmation_mismatch",
-                "project_name and project_name_confirm must both equal the project's name "
-                "exactly",
+                "project_name and project_name_confirm must both equal the project's name exactly",
                 details=[{"field": "project_name_confirm", "expected": "the project's name"}],
             )
         conn.execute(delete(api_keys).where(api_keys.c.project_id == project_id))
         conn.execute(delete(projects).where(projects.c.id == project_id))
-        audit.record(conn, principal, "project.delete", org_id=org, project_id=project_id,
-                     target=project_id, details={"name": row["name"]})
+        audit.record(
+            conn,
+            principal,
+            "project.delete",
+            org_id=org,
+            project_id=project_id,
+            target=project_id,
+            details={"name": row["name"]},
+        )
     return {"id": project_id, "deleted": True}

@@ -174,8 +174,7 @@ segments = Table(
     "segments",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"),
-           nullable=False),
+    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(100), nullable=False),
     Column("filter", String(2000), nullable=False),
     Column("window_days", Integer, nullable=False),
@@ -189,8 +188,9 @@ segments = Table(
 query_usage = Table(
     "query_usage",
     metadata,
-    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("day", Date, primary_key=True),
     Column("queries", Integer, nullable=False),
 )

@@ -44,7 +44,10 @@ def token_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_token(
-    catalog: Catalog, settings: Settings, principal: Principal, project_id: str,
+    catalog: Catalog,
+    settings: Settings,
+    principal: Principal,
+    project_id: str,
     body: TokenCreate,
 ) -> dict[str, Any]:
     """A new token; its secret is in the answer and nowhere else, ever."""
@@ -66,31 +69,55 @@ def create_token(
                     f"a credential cannot grant scopes it does not hold: {wider}",
                 )
         raw, key_row = keys.issue(
-            conn, settings, "token", org_id=org_id, project_id=project_id, name=body.name,
-            scopes=sorted(set(body.scopes)), expires_at=utcnow() + timedelta(seconds=seconds),
+            conn,
+            settings,
+            "token",
+            org_id=org_id,
+            project_id=project_id,
+            name=body.name,
+            scopes=sorted(set(body.scopes)),
+            expires_at=utcnow() + timedelta(seconds=seconds),
         )
-        audit.record(conn, principal, "token.create", org_id=org_id, project_id=project_id,
-                     target=key_row["id"], details={"name": body.name, "scopes": body.scopes})
+        audit.record(
+            conn,
+            principal,
+            "token.create",
+            org_id=org_id,
+            project_id=project_id,
+            target=key_row["id"],
+            details={"name": body.name, "scopes": body.scopes},
+        )
     return {**token_view(key_row), "token": raw}
 
 
 def list_tokens(
-    catalog: Catalog, principal: Principal, project_id: str, *,
-    cursor: str | None = None, limit: int = 25,
+    catalog: Catalog,
+    principal: Principal,
+    project_id: str,
+    *,
+    cursor: str | None = None,
+    limit: int = 25,
 ) -> Page[dict[str, Any]]:
     with catalog.connect() as conn:
         require_project(conn, principal, project_id, "admin")
-        query = select(api_keys).where(api_keys.c.project_id == project_id,
-                                       api_keys.c.kind == "token")
-        return paginate(conn, query, api_keys.c.id, cursor=cursor, limit=limit,
-                        convert=token_view)
+        query = select(api_keys).where(
+            api_keys.c.project_id == project_id, api_keys.c.kind == "token"
+        )
+        return paginate(conn, query, api_keys.c.id, cursor=cursor, limit=limit, convert=token_view)
 
 
 def _token_row(conn: Any, project_id: str, token_id: str) -> dict[str, Any]:
-    row = conn.execute(
-        select(api_keys).where(api_keys.c.id == token_id, api_keys.c.project_id == project_id,
-                               api_keys.c.kind == "token")
-    ).mappings().first()
+    row = (
+        conn.execute(
+            select(api_keys).where(
+                api_keys.c.id == token_id,
+                api_keys.c.project_id == project_id,
+                api_keys.c.kind == "token",
+            )
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound("token_not_found", f"no token '{token_id}' in this project")
     return dict(row)
@@ -113,6 +140,12 @@ def revoke_token(
         _token_row(conn, project_id, token_id)
         revoked = keys.revoke(conn, api_keys.c.id == token_id)
         if revoked:
-            audit.record(conn, principal, "token.revoke", org_id=str(row["org_id"]),
-                         project_id=project_id, target=token_id)
+            audit.record(
+                conn,
+                principal,
+                "token.revoke",
+                org_id=str(row["org_id"]),
+                project_id=project_id,
+                target=token_id,
+            )
         return token_view(_token_row(conn, project_id, token_id))

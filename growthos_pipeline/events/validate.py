@@ -71,8 +71,9 @@ class EventIds:
             ms = _time.time_ns() // 1_000_000
             if ms > self._ms:
                 self._ms = ms
-                self._prefix = "evt_" + "".join(_PAIRS[(ms >> s) & 1023]
-                                                for s in (40, 30, 20, 10, 0))
+                self._prefix = "evt_" + "".join(
+                    _PAIRS[(ms >> s) & 1023] for s in (40, 30, 20, 10, 0)
+                )
                 # Random (seeded from os.urandom per process; no syscall, no GIL release),
                 # with room to count up.
                 self._random = random.getrandbits(79)
@@ -80,15 +81,24 @@ class EventIds:
                 self._random += 1
             else:  # 2**79 ids in one millisecond: borrow the next one
                 self._ms += 1
-                self._prefix = "evt_" + "".join(_PAIRS[(self._ms >> s) & 1023]
-                                                for s in (40, 30, 20, 10, 0))
+                self._prefix = "evt_" + "".join(
+                    _PAIRS[(self._ms >> s) & 1023] for s in (40, 30, 20, 10, 0)
+                )
                 self._random = 0
             r = self._random
             prefix = self._prefix
         pairs = _PAIRS
-        return (prefix + pairs[r >> 70] + pairs[(r >> 60) & 1023] + pairs[(r >> 50) & 1023]
-                + pairs[(r >> 40) & 1023] + pairs[(r >> 30) & 1023] + pairs[(r >> 20) & 1023]
-                + pairs[(r >> 10) & 1023] + pairs[r & 1023])
+        return (
+            prefix
+            + pairs[r >> 70]
+            + pairs[(r >> 60) & 1023]
+            + pairs[(r >> 50) & 1023]
+            + pairs[(r >> 40) & 1023]
+            + pairs[(r >> 30) & 1023]
+            + pairs[(r >> 20) & 1023]
+            + pairs[(r >> 10) & 1023]
+            + pairs[r & 1023]
+        )
 
 
 _event_ids = EventIds()
@@ -151,8 +161,9 @@ def parse_time(value: Any, *, field_name: str = "time") -> int:
     (1700000000500000, 1700000000500000)
     """
     if isinstance(value, bool):
-        raise InvalidEvent("invalid_time", f"{field_name} must be a time, found a boolean",
-                           field_name)
+        raise InvalidEvent(
+            "invalid_time", f"{field_name} must be a time, found a boolean", field_name
+        )
     if isinstance(value, int | float):
         number = float(value)
         if abs(number) >= 1e14:
@@ -190,8 +201,9 @@ def identifier(value: Any, name: str, limits: Limits) -> str | None:
         raise InvalidEvent("invalid_id", f"{name} must be a string or number", name)
     text = value if isinstance(value, str) else str(value)
     if len(text) > limits.max_id_chars:
-        raise InvalidEvent("id_too_long", f"{name} is longer than {limits.max_id_chars} "
-                           "characters", name)
+        raise InvalidEvent(
+            "id_too_long", f"{name} is longer than {limits.max_id_chars} characters", name
+        )
     return text
 
 
@@ -210,24 +222,33 @@ def properties(value: Any, name: str, limits: Limits) -> str | None:
         text = None  # the checks below tell why
     # A text this short holds no key over 256 and no string over max_chars characters, and
     # no deeper nesting than it has opening brackets: the walk below would pass.
-    if (text is not None and len(text) <= 256 and len(text) <= max_chars
-            and text.count(b"{") + text.count(b"[") <= limits.max_depth):
+    if (
+        text is not None
+        and len(text) <= 256
+        and len(text) <= max_chars
+        and text.count(b"{") + text.count(b"[") <= limits.max_depth
+    ):
         return text.decode()
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > limits.max_depth:
-            raise InvalidEvent("too_deep", f"{name} nests deeper than {limits.max_depth} "
-                               "levels", name)
+            raise InvalidEvent(
+                "too_deep", f"{name} nests deeper than {limits.max_depth} levels", name
+            )
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for key, item in items:
             if isinstance(key, str) and len(key) > 256:
-                raise InvalidEvent("key_too_long", f"a key in {name} is longer than 256 "
-                                   "characters", name)
+                raise InvalidEvent(
+                    "key_too_long", f"a key in {name} is longer than 256 characters", name
+                )
             if isinstance(item, str):
                 if len(item) > max_chars:
-                    raise InvalidEvent("string_too_long", f"a value in {name} is longer than "
-                                       f"{max_chars} characters", name)
+                    raise InvalidEvent(
+                        "string_too_long",
+                        f"a value in {name} is longer than {max_chars} characters",
+                        name,
+                    )
             elif isinstance(item, dict | list):
                 stack.append((item, depth + 1))
     if text is not None:
@@ -258,11 +279,13 @@ def build_event(
     """The canonical event, or :class:`InvalidEvent`."""
     limits = ctx.limits
     if not isinstance(event_type, str) or not event_type.strip():
-        raise InvalidEvent("missing_event_type", "event_type must be a non-empty string",
-                           "event_type")
+        raise InvalidEvent(
+            "missing_event_type", "event_type must be a non-empty string", "event_type"
+        )
     if len(event_type) > 1024:
-        raise InvalidEvent("event_type_too_long", "event_type is longer than 1024 characters",
-                           "event_type")
+        raise InvalidEvent(
+            "event_type_too_long", "event_type is longer than 1024 characters", "event_type"
+        )
     uid = identifier(user_id, "user_id", limits)
     did = identifier(device_id, "device_id", limits)
     if uid is None and did is None:
@@ -275,20 +298,27 @@ def build_event(
         if ctx.sent_at is not None:  # the client's clock is off by (sent_at - received_at)
             moment += received - ctx.sent_at
     if moment < _MIN_TIME_US or moment > received + _MAX_FUTURE_US:
-        raise InvalidEvent("time_out_of_range", "time must be after 2000-01-01 and at most a "
-                           "day ahead of the server's clock", "time")
+        raise InvalidEvent(
+            "time_out_of_range",
+            "time must be after 2000-01-01 and at most a day ahead of the server's clock",
+            "time",
+        )
     props = properties(event_properties, "event_properties", limits)
     uprops = properties(user_properties, "user_properties", limits)
     grps = properties(groups, "groups", limits)
     size = len(props or "") + len(uprops or "") + len(grps or "")
     if size > limits.max_event_bytes:
-        raise InvalidEvent("event_too_large", f"the event's properties take {size} bytes; "
-                           f"at most {limits.max_event_bytes} are allowed")
+        raise InvalidEvent(
+            "event_too_large",
+            f"the event's properties take {size} bytes; "
+            f"at most {limits.max_event_bytes} are allowed",
+        )
     ua = user_agent if isinstance(user_agent, str) else ctx.user_agent
     browser, os_name, device_type = enrich.user_agent(ua) if ua else (None, None, None)
     page_url = url if isinstance(url, str) and len(url) <= limits.max_string_chars else None
-    ref = (referrer if isinstance(referrer, str) and len(referrer) <= limits.max_string_chars
-           else None)
+    ref = (
+        referrer if isinstance(referrer, str) and len(referrer) <= limits.max_string_chars else None
+    )
     full_url, path, ref_out = enrich.page(page_url, ref)
     event_id = _event_ids.new()
     dedup = identifier(insert_id, "insert_id", limits) or event_id
@@ -318,8 +348,16 @@ def build_event(
 
 
 #: The user-property operations a profile understands, applied in event-time order.
-PROPERTY_OPS = ("$set", "$set_once", "$add", "$append", "$prepend", "$remove", "$unset",
-                "$clearAll")
+PROPERTY_OPS = (
+    "$set",
+    "$set_once",
+    "$add",
+    "$append",
+    "$prepend",
+    "$remove",
+    "$unset",
+    "$clearAll",
+)
 
 
 def user_property_ops(plain: Any, ops: Any) -> dict[str, Any] | None:
@@ -335,8 +373,9 @@ operation '$increment'; expected one of $set, $set_once, $add, $append, $prepend
 $unset, $clearAll
     """
     if plain is not None and not isinstance(plain, dict):
-        raise InvalidEvent("invalid_properties", "user_properties must be a JSON object",
-                           "user_properties")
+        raise InvalidEvent(
+            "invalid_properties", "user_properties must be a JSON object", "user_properties"
+        )
     merged: dict[str, Any] = {}
     for key, value in (plain or {}).items():
         if isinstance(key, str) and key.startswith("$"):
@@ -346,13 +385,17 @@ $unset, $clearAll
     if ops is None:
         return merged or None
     if not isinstance(ops, dict):
-        raise InvalidEvent("invalid_operations", "user_property_ops must be a JSON object",
-                           "user_property_ops")
+        raise InvalidEvent(
+            "invalid_operations", "user_property_ops must be a JSON object", "user_property_ops"
+        )
     for op, value in ops.items():
         if op not in PROPERTY_OPS:
-            raise InvalidEvent("unknown_operation", f"unknown user-property operation "
-                               f"'{str(op)[:40]}'; expected one of {', '.join(PROPERTY_OPS)}",
-                               "user_property_ops")
+            raise InvalidEvent(
+                "unknown_operation",
+                f"unknown user-property operation "
+                f"'{str(op)[:40]}'; expected one of {', '.join(PROPERTY_OPS)}",
+                "user_property_ops",
+            )
         if op == "$clearAll":
             merged[op] = True
             continue
@@ -360,11 +403,15 @@ $unset, $clearAll
             if isinstance(value, dict):
                 value = list(value)
             if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
-                raise InvalidEvent("invalid_operations", "$unset takes a list of property "
-                                   "names", "user_property_ops")
+                raise InvalidEvent(
+                    "invalid_operations",
+                    "$unset takes a list of property names",
+                    "user_property_ops",
+                )
         elif not isinstance(value, dict):
-            raise InvalidEvent("invalid_operations", f"{op} takes an object of properties",
-                               "user_property_ops")
+            raise InvalidEvent(
+                "invalid_operations", f"{op} takes an object of properties", "user_property_ops"
+            )
         elif op == "$add" and not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
         ):

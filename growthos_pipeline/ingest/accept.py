@@ -98,8 +98,9 @@ class Ingestor:
         if not events:
             return 0
         if self.wal is None:
-            raise ServiceUnavailable("ingest_unavailable", "ingest is starting or stopping",
-                                     headers={"Retry-After": "1"})
+            raise ServiceUnavailable(
+                "ingest_unavailable", "ingest is starting or stopping", headers={"Retry-After": "1"}
+            )
         try:
             await self.wal.append(encode(events))
         except WALError as error:
@@ -129,8 +130,9 @@ class Ingestor:
         """Decode one request body, map it into events with ``mapper``, persist the valid
         ones. A single (non-batch) invalid event is a 400 ``invalid_event``."""
         settings = self.settings
-        body = decode_body(raw, headers.get("content-encoding"),
-                           max_bytes=settings.ingest_max_decompressed_bytes)
+        body = decode_body(
+            raw, headers.get("content-encoding"), max_bytes=settings.ingest_max_decompressed_bytes
+        )
         ctx = context_for(project_id, headers, self.limits, source=source)
         result = mapper(ctx, body, max_events=settings.ingest_max_batch_events)
         if not result.batch and result.rejected:
@@ -143,8 +145,11 @@ class Ingestor:
         """A request body decompressed (bounded) and parsed as JSON, for protocols whose
         key travels in the body (PostHog's ``api_key``): decode, authenticate, then
         :meth:`receive_decoded`."""
-        return decode_body(raw, headers.get("content-encoding"),
-                           max_bytes=self.settings.ingest_max_decompressed_bytes)
+        return decode_body(
+            raw,
+            headers.get("content-encoding"),
+            max_bytes=self.settings.ingest_max_decompressed_bytes,
+        )
 
     async def receive_decoded(
         self,
@@ -174,10 +179,12 @@ class Ingestor:
     def health(self) -> dict[str, Any]:
         wal, flusher = self.wal, self.flusher
         return {
-            "wal": "ok" if wal is not None and wal.last_error is None else
-            (wal.last_error if wal else "not running"),
-            "flusher": "ok" if flusher is not None and flusher.healthy else
-            (flusher.last_error if flusher else "not running"),
+            "wal": "ok"
+            if wal is not None and wal.last_error is None
+            else (wal.last_error if wal else "not running"),
+            "flusher": "ok"
+            if flusher is not None and flusher.healthy
+            else (flusher.last_error if flusher else "not running"),
             "backlog_bytes": wal.backlog_bytes() if wal else 0,
         }
 

@@ -91,7 +91,12 @@ class Flusher:
     """Background thread moving sealed segments of one WAL into the lake."""
 
     def __init__(
-        self, wal: WriteAheadLog, slot: Slot, table: DeltaTable, *, wal_root: Path,
+        self,
+        wal: WriteAheadLog,
+        slot: Slot,
+        table: DeltaTable,
+        *,
+        wal_root: Path,
         adopt_interval_s: float = 5.0,
     ) -> None:
         self.wal = wal

@@ -25,8 +25,12 @@ from growthos_pipeline.errors import BadRequest, PayloadTooLarge
 from growthos_pipeline.events.enrich import country
 from growthos_pipeline.events.validate import IngestContext, Limits
 
-COUNTRY_HEADERS = ("cf-ipcountry", "cloudfront-viewer-country", "x-vercel-ip-country",
-                   "x-country-code")
+COUNTRY_HEADERS = (
+    "cf-ipcountry",
+    "cloudfront-viewer-country",
+    "x-vercel-ip-country",
+    "x-country-code",
+)
 
 
 def decompress(raw: bytes, encoding: str | None, *, max_bytes: int) -> bytes:
@@ -40,8 +44,9 @@ def decompress(raw: bytes, encoding: str | None, *, max_bytes: int) -> bytes:
     elif encoding == "deflate":
         inflater = zlib.decompressobj(zlib.MAX_WBITS if raw[:1] == b"\x78" else -zlib.MAX_WBITS)
     else:
-        raise BadRequest("unsupported_encoding",
-                         f"Content-Encoding '{encoding[:20]}' is not supported; use gzip")
+        raise BadRequest(
+            "unsupported_encoding", f"Content-Encoding '{encoding[:20]}' is not supported; use gzip"
+        )
     try:
         out = inflater.decompress(raw, max_bytes + 1)
     except zlib.error:

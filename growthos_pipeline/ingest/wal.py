@@ -216,7 +216,11 @@ class WriteAheadLog:
                 (quarantine / f"{path.name}.{start}-{end}.bad").write_bytes(raw[start:end])
             log.warning(
                 "WAL %s: %d corrupt span(s), %d bytes set aside in %s; %d valid record(s) kept",
-                path, len(spans), sum(e - s for s, e in spans), quarantine, len(scan.records),
+                path,
+                len(spans),
+                sum(e - s for s, e in spans),
+                quarantine,
+                len(scan.records),
             )
             if scan.corrupt:  # rewrite the segment with the valid records only
                 tmp = path.with_suffix(".rewrite")
@@ -244,8 +248,9 @@ class WriteAheadLog:
             future.set_exception(WALError("wal_closed", "the write-ahead log is not open"))
         elif self.backlog_bytes() > self.max_backlog_bytes:
             future.set_exception(
-                WALError("ingest_backlog", "too many events are waiting to reach the lake",
-                         errno.EAGAIN)
+                WALError(
+                    "ingest_backlog", "too many events are waiting to reach the lake", errno.EAGAIN
+                )
             )
         else:
             self._queue.put(_Pending(payload, future))
@@ -310,8 +315,11 @@ class WriteAheadLog:
                 os.ftruncate(self._fd, self._size)
                 os.fdatasync(self._fd)
             code = "storage_full" if exc.errno == errno.ENOSPC else "storage_error"
-            error = WALError(code, f"the event log could not be written: {self.last_error}",
-                             exc.errno or errno.EIO)
+            error = WALError(
+                code,
+                f"the event log could not be written: {self.last_error}",
+                exc.errno or errno.EIO,
+            )
             for pending in batch:
                 pending.future.set_exception(error)
             return

@@ -65,8 +65,7 @@ def erase_project(settings: Any, project_id: str) -> dict[str, Any]:
         if "project_id" not in table.schema().to_arrow().names:
             continue
         metrics = table.delete(f"project_id = '{project_id}'")
-        removed = table.vacuum(retention_hours=0, dry_run=False,
-                               enforce_retention_duration=False)
+        removed = table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
         table.create_checkpoint()
         table.cleanup_metadata()
         summary[table_dir.name] = {

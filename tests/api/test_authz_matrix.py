@@ -129,15 +129,19 @@ def _token_revoked(world: World, client: TestClient, body: Any) -> None:
 
 def _segment_created(world: World, client: TestClient, body: Any) -> None:
     assert body["id"].startswith("seg_") and body["project_id"] == world.victim.project_id
-    got = client.get(f"/v1/projects/{world.victim.project_id}/segments/{body['id']}",
-                     headers=_headers(world.victim.admin_key))
+    got = client.get(
+        f"/v1/projects/{world.victim.project_id}/segments/{body['id']}",
+        headers=_headers(world.victim.admin_key),
+    )
     assert got.status_code == 200 and got.json()["name"] == body["name"]
 
 
 def _segment_deleted(world: World, client: TestClient, body: Any) -> None:
     assert body["deleted"] is True
-    got = client.get(f"/v1/projects/{world.victim.project_id}/segments/{world.segment_id}",
-                     headers=_headers(world.victim.admin_key))
+    got = client.get(
+        f"/v1/projects/{world.victim.project_id}/segments/{world.segment_id}",
+        headers=_headers(world.victim.admin_key),
+    )
     assert (got.status_code, got.json()["error"]["code"]) == (404, "segment_not_found")
 
 
@@ -189,7 +193,9 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     # Ingest: any project credential with the track scope, into its own project.
     ("POST", "/track"): RouteSpec("ingest", body=lambda w: {"event_type": "x", "user_id": "u"}),
     ("POST", "/identify"): RouteSpec("ingest", body=lambda w: {"user_id": "u", "device_id": "d"}),
-    ("POST", "/page"): RouteSpec("ingest", body=lambda w: {"device_id": "d", "url": "https://a.io"}),
+    ("POST", "/page"): RouteSpec(
+        "ingest", body=lambda w: {"device_id": "d", "url": "https://a.io"}
+    ),
     ("POST", "/group"): RouteSpec(
         "ingest", body=lambda w: {"user_id": "u", "group_type": "company", "group_id": "c1"}
     ),
@@ -210,7 +216,8 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("GET", "/projects/{project_id}/users/{user_id}"): RouteSpec("project_read"),
     ("GET", "/projects/{project_id}/segments"): RouteSpec("project_read"),
     ("POST", "/projects/{project_id}/segments"): RouteSpec(
-        "project", body=lambda w: {"name": _unique("Seg"), "filter": 'event_type = "signup"'},
+        "project",
+        body=lambda w: {"name": _unique("Seg"), "filter": 'event_type = "signup"'},
         effect=_segment_created,
     ),
     ("GET", "/projects/{project_id}/segments/{segment_id}"): RouteSpec("project_read"),
@@ -504,12 +511,24 @@ def _derived_data(catalog: Catalog, settings: Settings, victim: Tenant) -> str:
     now = utcnow()
     segment_id = new_id("seg")
     with catalog.begin() as conn:
-        conn.execute(insert(segments_table).values(
-            id=segment_id, project_id=victim.project_id, name="Buyers",
-            filter='event_type = "purchase"', window_days=30, description=None,
-            created_at=now, updated_at=now))
-    replace_project(settings, PROFILES, victim.project_id,
-                    pl.DataFrame({"user_id": ["matrix-user"], "properties": ['{"plan":"pro"}']}))
+        conn.execute(
+            insert(segments_table).values(
+                id=segment_id,
+                project_id=victim.project_id,
+                name="Buyers",
+                filter='event_type = "purchase"',
+                window_days=30,
+                description=None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    replace_project(
+        settings,
+        PROFILES,
+        victim.project_id,
+        pl.DataFrame({"user_id": ["matrix-user"], "properties": ['{"plan":"pro"}']}),
+    )
     return segment_id
 
 

@@ -30,18 +30,19 @@ def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
 def test_errors_use_the_envelope(client: TestClient, keys: dict[str, str]) -> None:
     assert_envelope(client.get("/v1/admin/org"), 401, "missing_credentials")
     assert_envelope(client.get("/v1/nowhere"), 404, "not_found")
-    assert_envelope(client.put("/v1/admin/org", headers=auth(keys["admin_key"])), 405,
-                    "method_not_allowed")
-    bad_json = client.post("/v1/admin/projects", content=b"{not json",
-                           headers={**auth(keys["admin_key"]),
-                                    "content-type": "application/json"})
+    assert_envelope(
+        client.put("/v1/admin/org", headers=auth(keys["admin_key"])), 405, "method_not_allowed"
+    )
+    bad_json = client.post(
+        "/v1/admin/projects",
+        content=b"{not json",
+        headers={**auth(keys["admin_key"]), "content-type": "application/json"},
+    )
     assert_envelope(bad_json, 400, "invalid_json")
-    invalid = client.post("/v1/admin/projects", json={"name": ""},
-                          headers=auth(keys["admin_key"]))
+    invalid = client.post("/v1/admin/projects", json={"name": ""}, headers=auth(keys["admin_key"]))
     body = assert_envelope(invalid, 422, "validation_error")
     assert body["error"]["details"][0]["loc"] == ["body", "name"]
-    missing = client.get(f"/v1/projects/{keys['project_id']}x",
-                         headers=auth(keys["secret_key"]))
+    missing = client.get(f"/v1/projects/{keys['project_id']}x", headers=auth(keys["secret_key"]))
     assert_envelope(missing, 404, "project_not_found")
 
 
@@ -117,9 +118,11 @@ def test_body_size_is_bounded(make_settings: MakeSettings, catalog: Catalog) -> 
             for _ in range(10):
                 yield b" " * 1000
 
-        streamed = client.post("/v1/admin/projects", content=chunks(),
-                               headers={**auth(boot["admin_key"]),
-                                        "content-type": "application/json"})
+        streamed = client.post(
+            "/v1/admin/projects",
+            content=chunks(),
+            headers={**auth(boot["admin_key"]), "content-type": "application/json"},
+        )
         assert_envelope(streamed, 413, "payload_too_large")
 
 
@@ -148,27 +151,35 @@ def test_deprecated_version_gets_sunset_headers_then_410(
 def test_pagination_over_http(client: TestClient, keys: dict[str, str]) -> None:
     headers = auth(keys["admin_key"])
     for i in range(4):
-        assert client.post("/v1/admin/projects", json={"name": f"extra-{i}"},
-                           headers=headers).status_code == 201
+        assert (
+            client.post(
+                "/v1/admin/projects", json={"name": f"extra-{i}"}, headers=headers
+            ).status_code
+            == 201
+        )
     first = client.get("/v1/admin/projects?limit=2", headers=headers).json()
     assert set(first) == {"data", "has_more", "next_cursor"}
     assert len(first["data"]) == 2 and first["has_more"]
     names = [p["name"] for p in first["data"]]
     cursor = first["next_cursor"]
     while cursor:
-        page = client.get("/v1/admin/projects", params={"limit": 2, "cursor": cursor},
-                          headers=headers).json()
+        page = client.get(
+            "/v1/admin/projects", params={"limit": 2, "cursor": cursor}, headers=headers
+        ).json()
         names += [p["name"] for p in page["data"]]
         cursor = page["next_cursor"]
     assert names == ["Web", "extra-0", "extra-1", "extra-2", "extra-3"]
     default = client.get("/v1/admin/projects", headers=headers).json()
     assert len(default["data"]) == 5 and default["has_more"] is False
-    assert_envelope(client.get("/v1/admin/projects?limit=101", headers=headers), 422,
-                    "validation_error")
-    assert_envelope(client.get("/v1/admin/projects?limit=0", headers=headers), 422,
-                    "validation_error")
-    assert_envelope(client.get("/v1/admin/projects?cursor=zzz", headers=headers), 400,
-                    "invalid_cursor")
+    assert_envelope(
+        client.get("/v1/admin/projects?limit=101", headers=headers), 422, "validation_error"
+    )
+    assert_envelope(
+        client.get("/v1/admin/projects?limit=0", headers=headers), 422, "validation_error"
+    )
+    assert_envelope(
+        client.get("/v1/admin/projects?cursor=zzz", headers=headers), 400, "invalid_cursor"
+    )
 
 
 def test_idempotency_key_replays_and_conflicts(client: TestClient, keys: dict[str, str]) -> None:
@@ -198,8 +209,11 @@ def test_idempotency_key_replays_and_conflicts(client: TestClient, keys: dict[st
     assert_envelope(replay, 401, "key_revoked")
 
     too_long = {**auth(rotate.json()["admin_key"]), "Idempotency-Key": "k" * 300}
-    assert_envelope(client.post("/v1/admin/projects", json={"name": "Z"}, headers=too_long),
-                    400, "invalid_idempotency_key")
+    assert_envelope(
+        client.post("/v1/admin/projects", json={"name": "Z"}, headers=too_long),
+        400,
+        "invalid_idempotency_key",
+    )
 
 
 def test_switched_off_features_answer_503(
@@ -207,18 +221,27 @@ def test_switched_off_features_answer_503(
 ) -> None:
     settings = make_settings(disabled_features="tokens,project_delete,oauth_login")
     with TestClient(create_app(settings, catalog=catalog)) as client:
-        token = client.post(f"/v1/projects/{keys['project_id']}/tokens",
-                            json={"name": "t", "scopes": ["query"]},
-                            headers=auth(keys["secret_key"]))
+        token = client.post(
+            f"/v1/projects/{keys['project_id']}/tokens",
+            json={"name": "t", "scopes": ["query"]},
+            headers=auth(keys["secret_key"]),
+        )
         assert_envelope(token, 503, "feature_disabled")
-        delete = client.request("DELETE", f"/v1/admin/projects/{keys['project_id']}",
-                                json={"project_name": "Web", "project_name_confirm": "Web"},
-                                headers=auth(keys["admin_key"]))
+        delete = client.request(
+            "DELETE",
+            f"/v1/admin/projects/{keys['project_id']}",
+            json={"project_name": "Web", "project_name_confirm": "Web"},
+            headers=auth(keys["admin_key"]),
+        )
         assert_envelope(delete, 503, "feature_disabled")
         login = client.get("/v1/auth/github/login", follow_redirects=False)
         assert_envelope(login, 503, "feature_disabled")
-        assert client.get(f"/v1/projects/{keys['project_id']}",
-                          headers=auth(keys["secret_key"])).status_code == 200
+        assert (
+            client.get(
+                f"/v1/projects/{keys['project_id']}", headers=auth(keys["secret_key"])
+            ).status_code
+            == 200
+        )
 
 
 def test_unknown_feature_switch_is_a_settings_error(make_settings: MakeSettings) -> None:
@@ -230,14 +253,20 @@ def test_health_readiness_and_metrics(client: TestClient, keys: dict[str, str]) 
     assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"catalog": "ok", "data_dir": "ok", "wal": "ok",
-                                      "flusher": "ok"}
+    assert ready.json()["checks"] == {
+        "catalog": "ok",
+        "data_dir": "ok",
+        "wal": "ok",
+        "flusher": "ok",
+    }
     client.get("/v1/admin/org", headers=auth(keys["admin_key"]))
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain")
-    assert 'growthos_http_requests_total{method="GET",route="/v1/admin/org",status="200"}' \
+    assert (
+        'growthos_http_requests_total{method="GET",route="/v1/admin/org",status="200"}'
         in metrics.text
+    )
     assert "growthos_http_request_duration_seconds_bucket" in metrics.text
 
 
@@ -245,10 +274,25 @@ def test_openapi_has_stable_operation_ids(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     ids = [op["operationId"] for path in spec["paths"].values() for op in path.values()]
     assert len(ids) == len(set(ids))
-    assert {"admin_create_project", "admin_list_projects", "admin_delete_project",
-            "admin_rotate_key", "admin_rotate_secret_key", "create_token", "list_tokens",
-            "revoke_token", "update_project_settings", "list_orgs", "create_org", "get_me",
-            "github_login", "github_callback", "healthz", "readyz", "metrics"} <= set(ids)
+    assert {
+        "admin_create_project",
+        "admin_list_projects",
+        "admin_delete_project",
+        "admin_rotate_key",
+        "admin_rotate_secret_key",
+        "create_token",
+        "list_tokens",
+        "revoke_token",
+        "update_project_settings",
+        "list_orgs",
+        "create_org",
+        "get_me",
+        "github_login",
+        "github_callback",
+        "healthz",
+        "readyz",
+        "metrics",
+    } <= set(ids)
     assert not any(path.startswith("/api/") for path in spec["paths"])
     assert "ErrorEnvelope" in spec["components"]["schemas"]
 

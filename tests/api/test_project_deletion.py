@@ -37,7 +37,8 @@ def test_delete_removes_lake_data_and_pending_events(
     assert client.post("/v1/track", json=late, headers=auth(keys["public_key"])).status_code == 200
 
     response = client.request(
-        "DELETE", f"/v1/admin/projects/{doomed}",
+        "DELETE",
+        f"/v1/admin/projects/{doomed}",
         json={"project_name": "Web", "project_name_confirm": "Web"},
         headers=auth(keys["admin_key"]),
     )
@@ -59,8 +60,10 @@ def test_delete_removes_lake_data_and_pending_events(
     gone = client.get(f"/v1/projects/{doomed}", headers=auth(keys["secret_key"]))
     assert gone.status_code == 401
     after = {"event_type": "after", "user_id": "person-after-xyz"}
-    assert client.post("/v1/track", json=after,
-                       headers=auth(keys["public_key"])).status_code in (200, 401)
+    assert client.post("/v1/track", json=after, headers=auth(keys["public_key"])).status_code in (
+        200,
+        401,
+    )
     client.app.state.ingestor.flush_now()  # type: ignore[attr-defined]
     assert read_events(settings, doomed).height == 0
     assert _files_mentioning(lake, b"person-after-xyz") == []

@@ -18,20 +18,25 @@ from tests.conftest import auth
 def _make_secrets(client: TestClient, boot: dict[str, str]) -> list[str]:
     found = [boot["admin_key"], boot["secret_key"], boot["public_key"]]
     admin = auth(boot["admin_key"])
-    created = client.post("/v1/admin/projects", json={"name": "App"},
-                          headers={**admin, "Idempotency-Key": "mk-app"})
+    created = client.post(
+        "/v1/admin/projects", json={"name": "App"}, headers={**admin, "Idempotency-Key": "mk-app"}
+    )
     assert created.status_code == 201
     found += [created.json()["secret_key"], created.json()["public_key"]]
-    replay = client.post("/v1/admin/projects", json={"name": "App"},
-                         headers={**admin, "Idempotency-Key": "mk-app"})
+    replay = client.post(
+        "/v1/admin/projects", json={"name": "App"}, headers={**admin, "Idempotency-Key": "mk-app"}
+    )
     assert replay.json()["secret_key"] == created.json()["secret_key"]
-    token = client.post(f"/v1/projects/{boot['project_id']}/tokens",
-                        json={"name": "ci", "scopes": ["query", "track"]},
-                        headers={**auth(boot["secret_key"]), "Idempotency-Key": "tok"})
+    token = client.post(
+        f"/v1/projects/{boot['project_id']}/tokens",
+        json={"name": "ci", "scopes": ["query", "track"]},
+        headers={**auth(boot["secret_key"]), "Idempotency-Key": "tok"},
+    )
     assert token.status_code == 201
     found.append(token.json()["token"])
-    rotated = client.post(f"/v1/projects/{boot['project_id']}/rotate-secret-key",
-                          headers=auth(boot["secret_key"]))
+    rotated = client.post(
+        f"/v1/projects/{boot['project_id']}/rotate-secret-key", headers=auth(boot["secret_key"])
+    )
     found.append(rotated.json()["secret_key"])
     new_admin = client.post("/v1/admin/rotate-key", headers=admin)
     found.append(new_admin.json()["admin_key"])
@@ -70,14 +75,17 @@ def test_postgresql_catalog_holds_no_raw_key(make_settings, pg_database: str) ->
     catalog.dispose()
     dump = []
     with psycopg.connect(pg_database) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
         for table in tables:
             for (row,) in conn.execute(f'SELECT row_to_json(t)::text FROM "{table}" t'):
                 dump.append(row)
             for (row,) in conn.execute(
                 f"SELECT encode(response, 'escape') FROM \"{table}\" WHERE response IS NOT NULL"
-                if table == "idempotency_keys" else "SELECT NULL WHERE false"
+                if table == "idempotency_keys"
+                else "SELECT NULL WHERE false"
             ):
                 dump.append(row)
     joined = "\n".join(dump).encode()

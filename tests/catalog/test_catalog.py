@@ -58,9 +58,12 @@ def test_project_lifecycle(any_catalog: Catalog, any_settings: Settings) -> None
     boot = orgs.bootstrap(any_catalog, any_settings, org_name="Acme", project_name="Web")
     ak = admin(any_catalog, any_settings, boot["admin_key"])
     created = projects.create_project(
-        any_catalog, any_settings, ak,
-        ProjectCreate(name="App", timezone="Europe/Berlin",
-                      allowed_origins=["https://app.example.com/"]),
+        any_catalog,
+        any_settings,
+        ak,
+        ProjectCreate(
+            name="App", timezone="Europe/Berlin", allowed_origins=["https://app.example.com/"]
+        ),
     )
     assert created["timezone"] == "Europe/Berlin"
     assert created["allowed_origins"] == ["https://app.example.com"]
@@ -74,11 +77,16 @@ def test_project_lifecycle(any_catalog: Catalog, any_settings: Settings) -> None
     )
     assert updated["retention_days"] == 90
     with pytest.raises(Forbidden) as plan:
-        projects.update_settings(any_catalog, sk, created["id"],
-                                 ProjectSettingsUpdate(plan="scale"))
+        projects.update_settings(
+            any_catalog, sk, created["id"], ProjectSettingsUpdate(plan="scale")
+        )
     assert plan.value.code == "admin_key_required"
-    assert projects.update_settings(any_catalog, ak, created["id"],
-                                    ProjectSettingsUpdate(plan="scale"))["plan"] == "scale"
+    assert (
+        projects.update_settings(
+            any_catalog, ak, created["id"], ProjectSettingsUpdate(plan="scale")
+        )["plan"]
+        == "scale"
+    )
 
     rotated = projects.rotate_secret_key(any_catalog, any_settings, ak, created["id"])
     with pytest.raises(Unauthorized) as old:
@@ -88,39 +96,59 @@ def test_project_lifecycle(any_catalog: Catalog, any_settings: Settings) -> None
     assert keys.authenticate(any_catalog, any_settings, created["public_key"]).kind == "public"
 
     with pytest.raises(BadRequest) as mismatch:
-        projects.delete_project(any_catalog, ak, created["id"],
-                                ProjectDelete(project_name="App", project_name_confirm="app"))
+        projects.delete_project(
+            any_catalog,
+            ak,
+            created["id"],
+            ProjectDelete(project_name="App", project_name_confirm="app"),
+        )
     assert mismatch.value.code == "confirmation_mismatch"
-    projects.delete_project(any_catalog, ak, created["id"],
-                            ProjectDelete(project_name="App", project_name_confirm="App"))
+    projects.delete_project(
+        any_catalog,
+        ak,
+        created["id"],
+        ProjectDelete(project_name="App", project_name_confirm="App"),
+    )
     with pytest.raises(NotFound):
         projects.get_project(any_catalog, ak, created["id"])
     with pytest.raises(Unauthorized):
         keys.authenticate(any_catalog, any_settings, rotated["secret_key"])
     actions = [e["action"] for e in list_org_audit(any_catalog, ak, limit=100).data]
-    assert actions[-3:] == ["project.update_settings", "project.rotate_secret_key",
-                            "project.delete"]
+    assert actions[-3:] == [
+        "project.update_settings",
+        "project.rotate_secret_key",
+        "project.delete",
+    ]
 
 
 def test_tokens_expire_and_revoke(any_catalog: Catalog, any_settings: Settings) -> None:
     boot = orgs.bootstrap(any_catalog, any_settings, org_name="Acme", project_name="Web")
     sk = keys.authenticate(any_catalog, any_settings, boot["secret_key"])
-    made = tokens.create_token(any_catalog, any_settings, sk, boot["project_id"],
-                               TokenCreate(name="ci", scopes=["query"], expires_in="1h"))
+    made = tokens.create_token(
+        any_catalog,
+        any_settings,
+        sk,
+        boot["project_id"],
+        TokenCreate(name="ci", scopes=["query"], expires_in="1h"),
+    )
     principal = keys.authenticate(any_catalog, any_settings, made["token"])
     assert principal.kind == "token" and principal.scopes == frozenset({"query"})
 
     # Expiry: move the expiry into the past, as time would.
     with any_catalog.begin() as conn:
-        conn.execute(update(api_keys).where(api_keys.c.id == made["id"])
-                     .values(expires_at=utcnow() - timedelta(seconds=1)))
+        conn.execute(
+            update(api_keys)
+            .where(api_keys.c.id == made["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     with pytest.raises(Unauthorized) as expired:
         keys.authenticate(any_catalog, any_settings, made["token"])
     assert expired.value.code == "token_expired"
     assert tokens.get_token(any_catalog, sk, boot["project_id"], made["id"])["status"] == "expired"
 
-    other = tokens.create_token(any_catalog, any_settings, sk, boot["project_id"],
-                                TokenCreate(name="etl", scopes=["track"]))
+    other = tokens.create_token(
+        any_catalog, any_settings, sk, boot["project_id"], TokenCreate(name="etl", scopes=["track"])
+    )
     tokens.revoke_token(any_catalog, sk, boot["project_id"], other["id"])
     with pytest.raises(Unauthorized) as revoked:
         keys.authenticate(any_catalog, any_settings, other["token"])
@@ -128,8 +156,13 @@ def test_tokens_expire_and_revoke(any_catalog: Catalog, any_settings: Settings) 
 
     # A token cannot mint a token (it lacks admin), and no credential grants wider scopes.
     with pytest.raises(Forbidden):
-        tokens.create_token(any_catalog, any_settings, principal, boot["project_id"],
-                            TokenCreate(name="wider", scopes=["admin"]))
+        tokens.create_token(
+            any_catalog,
+            any_settings,
+            principal,
+            boot["project_id"],
+            TokenCreate(name="wider", scopes=["admin"]),
+        )
 
 
 def test_pagination_walks_every_row_once(any_catalog: Catalog, any_settings: Settings) -> None:
@@ -160,8 +193,9 @@ def test_idempotency_records(any_catalog: Catalog, any_settings: Settings) -> No
     with pytest.raises(Conflict) as running:
         idempotency.begin(any_catalog, any_settings, who, key, "f1")
     assert running.value.code == "idempotency_request_in_progress"
-    stored = idempotency.StoredResponse(201, [("content-type", "application/json")],
-                                        b'{"secret_key": "sk_shown_once"}')
+    stored = idempotency.StoredResponse(
+        201, [("content-type", "application/json")], b'{"secret_key": "sk_shown_once"}'
+    )
     idempotency.complete(any_catalog, any_settings, who, key, stored)
     assert idempotency.begin(any_catalog, any_settings, who, key, "f1") == stored
     with pytest.raises(Conflict) as reused:

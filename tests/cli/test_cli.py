@@ -20,7 +20,10 @@ GROWTHOS = str(Path(sys.executable).with_name("growthos"))
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [GROWTHOS, *args], capture_output=True, text=True, timeout=60,
+        [GROWTHOS, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, **(env or {})},
     )
 
@@ -35,7 +38,9 @@ def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> No
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited early: {proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"server exited early: {proc.stderr.read() if proc.stderr else ''}"
+            )
         try:
             if httpx2.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
@@ -50,10 +55,23 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     data = tmp_path / "data"
     proc = subprocess.Popen(
-        [GROWTHOS, "serve", "--data-dir", str(data), "--port", str(port), "--workers", "2",
-         "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "GROWTHOS_SECRET_KEY": "s" * 40}, start_new_session=True,
+        [
+            GROWTHOS,
+            "serve",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "GROWTHOS_SECRET_KEY": "s" * 40},
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -72,8 +90,9 @@ def test_bootstrap_prints_one_json_object_and_is_idempotent(tmp_path: Path) -> N
     assert keys["admin_key"].startswith("ak_") and keys["secret_key"].startswith("sk_")
     assert keys["public_key"].startswith("pk_") and keys["project_id"].startswith("proj_")
     assert first.stdout.count("\n") == 1
-    second = json.loads(run("bootstrap", "--data-dir", str(tmp_path), "--org", "Acme",
-                            "--project", "Web").stdout)
+    second = json.loads(
+        run("bootstrap", "--data-dir", str(tmp_path), "--org", "Acme", "--project", "Web").stdout
+    )
     assert (second["org_id"], second["project_id"]) == (keys["org_id"], keys["project_id"])
     assert (tmp_path / "catalog.db").exists()
 
@@ -86,8 +105,16 @@ def test_bootstrap_refuses_bad_input_clearly(tmp_path: Path) -> None:
 
 
 def test_production_without_a_secret_is_refused(tmp_path: Path) -> None:
-    result = run("bootstrap", "--data-dir", str(tmp_path), "--org", "A", "--project", "B",
-                 env={"GROWTHOS_ENV": "production", "GROWTHOS_SECRET_KEY": ""})
+    result = run(
+        "bootstrap",
+        "--data-dir",
+        str(tmp_path),
+        "--org",
+        "A",
+        "--project",
+        "B",
+        env={"GROWTHOS_ENV": "production", "GROWTHOS_SECRET_KEY": ""},
+    )
     assert result.returncode == 2
     assert "GROWTHOS_SECRET_KEY" in result.stderr
 
@@ -96,8 +123,18 @@ def test_serve_with_two_workers_answers_on_the_data_folder(
     server: tuple[str, Path], tmp_path: Path
 ) -> None:
     url, data = server
-    keys = json.loads(run("bootstrap", "--data-dir", str(data), "--org", "Acme", "--project",
-                          "Web", env={"GROWTHOS_SECRET_KEY": "s" * 40}).stdout)
+    keys = json.loads(
+        run(
+            "bootstrap",
+            "--data-dir",
+            str(data),
+            "--org",
+            "Acme",
+            "--project",
+            "Web",
+            env={"GROWTHOS_SECRET_KEY": "s" * 40},
+        ).stdout
+    )
     with httpx2.Client(base_url=url, headers={"X-API-Key": keys["secret_key"]}) as client:
         for _ in range(6):  # spread over both workers
             response = client.get(f"/v1/projects/{keys['project_id']}")
@@ -123,7 +160,8 @@ def test_the_core_imports_neither_the_api_nor_dagster() -> None:
         "('fastapi', 'dagster', 'api', 'dagster_project', 'starlette'));"
         "print(','.join(bad))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""

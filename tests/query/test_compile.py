@@ -57,12 +57,14 @@ def test_relative_time_is_resolved_against_now() -> None:
     [
         ('evnt_type = "x"', "unknown column 'evnt_type', did you mean 'event_type'?"),
         ("last 7d | count by _brwoser", "unknown column '_brwoser', did you mean '_browser'?"),
-        ("last 7d | count by _country | where cuont > 1",
-         "unknown column 'cuont', did you mean 'count'?"),
+        (
+            "last 7d | count by _country | where cuont > 1",
+            "unknown column 'cuont', did you mean 'count'?",
+        ),
         ("last 7d | last 1d | count", "a query has at most one time range"),
         ("last 7d | count, count", "two columns are named 'count'"),
         ("last 7d | count | sessions", "'sessions' needs event rows"),
-        ("last 7d | count by day | funnel \"a\" -> \"b\"", "'funnel' needs event rows"),
+        ('last 7d | count by day | funnel "a" -> "b"', "'funnel' needs event rows"),
     ],
 )
 def test_meaningful_errors(text: str, message: str) -> None:
@@ -81,11 +83,35 @@ def test_unknown_column_points_at_the_name() -> None:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.sampled_from(EXAMPLES), st.integers(0, 200), st.integers(0, 6),
-       st.sampled_from(["", "|", '"', "(", ")", "->", "7d", "and", ",", "count", "by", " x",
-                        "prop.", "sessions", "| where count > 1", "sort -", "top 3"]))
-def test_mutated_queries_never_crash_the_compiler(text: str, at: int, cut: int,
-                                                   insert: str) -> None:
+@given(
+    st.sampled_from(EXAMPLES),
+    st.integers(0, 200),
+    st.integers(0, 6),
+    st.sampled_from(
+        [
+            "",
+            "|",
+            '"',
+            "(",
+            ")",
+            "->",
+            "7d",
+            "and",
+            ",",
+            "count",
+            "by",
+            " x",
+            "prop.",
+            "sessions",
+            "| where count > 1",
+            "sort -",
+            "top 3",
+        ]
+    ),
+)
+def test_mutated_queries_never_crash_the_compiler(
+    text: str, at: int, cut: int, insert: str
+) -> None:
     at = at % (len(text) + 1)
     mutated = text[:at] + insert + text[at + cut :]
     try:

@@ -37,8 +37,7 @@ EXAMPLES = [
     '_country = "US" | last 30d | funnel (event_type = "page_view" and _path = "/pricing") '
     '-> "signup" -> "purchase" within 7d',
     'from 2025-11-17 to 2026-01-12 | retention "signup" -> "purchase" every week periods 6',
-    "last 7d | sessions | where events >= 2 | count, avg(duration_s) as avg_duration, "
-    "p90(events)",
+    "last 7d | sessions | where events >= 2 | count, avg(duration_s) as avg_duration, p90(events)",
 ]
 
 
@@ -92,9 +91,16 @@ def test_missing_unit_error_matches_the_spec() -> None:
     err = error_of('event_type = "page_view" | last 7 | count by _browser')
     assert err.code == "query_syntax_error"
     assert err.status == 400
-    assert err.details == [{"line": 1, "column": 33, "offset": 32, "length": 1,
-                            "expected": ["7d", "24h", "30m", "2w"],
-                            "hint": "write 7d for days"}]
+    assert err.details == [
+        {
+            "line": 1,
+            "column": 33,
+            "offset": 32,
+            "length": 1,
+            "expected": ["7d", "24h", "30m", "2w"],
+            "hint": "write 7d for days",
+        }
+    ]
     assert err.render().splitlines()[0] == "syntax error: 'last' needs a unit, found '7'"
 
 
@@ -116,7 +122,7 @@ def test_two_filters_without_and_get_a_hint() -> None:
         ("from 2025-13-01", 6, "not a valid date"),
         ("sum by x", 1, "needs a column"),
         ("", 1, "empty"),
-        ("last 30d | funnel \"a\"", 22, "at least two steps"),
+        ('last 30d | funnel "a"', 22, "at least two steps"),
         ("x = 1 | limit ten", 15, "whole number"),
     ],
 )
@@ -126,12 +132,17 @@ def test_errors_point_at_the_problem(text: str, column: int, fragment: str) -> N
     assert fragment in err.message
 
 
-@settings(max_examples=400, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from(list('abc_ ."\'|()=<>!,-+*/[]#\n0123456789dTZ:')
-                                + ["last ", "count", " by ", " and ", "funnel ", "->", " in ",
-                                   "where ", "p95", "2025-12-01"]),
-                max_size=40).map("".join))
+_PIECES = [
+    *"abc_ .\"'|()=<>!,-+*/[]#\n0123456789dTZ:",
+    *["last ", "count", " by ", " and ", "funnel ", "->", " in ", "where ", "p95"],
+    "2025-12-01",
+]
+
+
+@settings(
+    max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40).map("".join))
 def test_random_text_never_crashes(text: str) -> None:
     try:
         parse(text)
@@ -140,8 +151,12 @@ def test_random_text_never_crashes(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(st.sampled_from(EXAMPLES), st.integers(0, 200), st.integers(1, 5),
-       st.sampled_from(["", "|", '"', "(", ")", "->", "7", "and", ",", "#"]))
+@given(
+    st.sampled_from(EXAMPLES),
+    st.integers(0, 200),
+    st.integers(1, 5),
+    st.sampled_from(["", "|", '"', "(", ")", "->", "7", "and", ",", "#"]),
+)
 def test_mutated_examples_never_crash(text: str, at: int, cut: int, insert: str) -> None:
     at = at % (len(text) + 1)
     mutated = text[:at] + insert + text[at + cut :]

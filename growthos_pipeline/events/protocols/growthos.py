@@ -33,8 +33,18 @@ from growthos_pipeline.events.validate import (
     user_property_ops,
 )
 
-_COMMON = {"user_id", "device_id", "session_id", "time", "insert_id", "url", "referrer",
-           "user_agent", "library", "groups"}
+_COMMON = {
+    "user_id",
+    "device_id",
+    "session_id",
+    "time",
+    "insert_id",
+    "url",
+    "referrer",
+    "user_agent",
+    "library",
+    "groups",
+}
 TRACK_FIELDS = _COMMON | {"event_type", "event_properties", "user_properties"}
 IDENTIFY_FIELDS = _COMMON | {"user_properties", "user_property_ops"}
 PAGE_FIELDS = _COMMON | {"name", "title", "properties", "path"}
@@ -79,7 +89,10 @@ def split_batch(
 
 
 def _run(
-    ctx: IngestContext, body: Any, allowed: set[str], make: Callable[[dict[str, Any]], Event],
+    ctx: IngestContext,
+    body: Any,
+    allowed: set[str],
+    make: Callable[[dict[str, Any]], Event],
     max_events: int,
 ) -> Result:
     items, batch = split_batch(ctx, body, max_events)
@@ -91,8 +104,11 @@ def _run(
             unknown = item.keys() - allowed
             if unknown:
                 name = sorted(unknown)[0]
-                raise InvalidEvent("unknown_field", f"unknown field '{str(name)[:64]}'; "
-                                   f"expected some of {sorted(allowed)}", str(name)[:64])
+                raise InvalidEvent(
+                    "unknown_field",
+                    f"unknown field '{str(name)[:64]}'; expected some of {sorted(allowed)}",
+                    str(name)[:64],
+                )
             result.events.append(make(item))
         except InvalidEvent as err:
             result.rejected.append(err.as_detail(index))
@@ -116,9 +132,13 @@ def _common(item: dict[str, Any]) -> dict[str, Any]:
 
 def track(ctx: IngestContext, body: Any, *, max_events: int = 2000) -> Result:
     def make(item: dict[str, Any]) -> Event:
-        return build_event(ctx, event_type=item.get("event_type"),
-                           event_properties=item.get("event_properties"),
-                           user_properties=item.get("user_properties"), **_common(item))
+        return build_event(
+            ctx,
+            event_type=item.get("event_type"),
+            event_properties=item.get("event_properties"),
+            user_properties=item.get("user_properties"),
+            **_common(item),
+        )
 
     return _run(ctx, body, TRACK_FIELDS, make, max_events)
 
@@ -135,8 +155,9 @@ def page(ctx: IngestContext, body: Any, *, max_events: int = 2000) -> Result:
     def make(item: dict[str, Any]) -> Event:
         props = item.get("properties")
         if props is not None and not isinstance(props, dict):
-            raise InvalidEvent("invalid_properties", "properties must be a JSON object",
-                               "properties")
+            raise InvalidEvent(
+                "invalid_properties", "properties must be a JSON object", "properties"
+            )
         props = dict(props or {})
         for key in ("name", "title"):
             if item.get(key) is not None:
@@ -153,12 +174,12 @@ def group(ctx: IngestContext, body: Any, *, max_events: int = 2000) -> Result:
     def make(item: dict[str, Any]) -> Event:
         group_type, group_id = item.get("group_type"), item.get("group_id")
         if not isinstance(group_type, str) or not group_type or group_id in (None, ""):
-            raise InvalidEvent("missing_group", "group needs group_type and group_id",
-                               "group_id")
+            raise InvalidEvent("missing_group", "group needs group_type and group_id", "group_id")
         common = _common(item)
         common["groups"] = {**(common["groups"] or {}), group_type: str(group_id)}
-        return build_event(ctx, event_type="$group",
-                           event_properties=item.get("group_properties"), **common)
+        return build_event(
+            ctx, event_type="$group", event_properties=item.get("group_properties"), **common
+        )
 
     return _run(ctx, body, GROUP_FIELDS, make, max_events)
 
@@ -167,11 +188,17 @@ def alias(ctx: IngestContext, body: Any, *, max_events: int = 2000) -> Result:
     def make(item: dict[str, Any]) -> Event:
         previous = item.get("previous_id")
         if previous in (None, "") or item.get("user_id") in (None, ""):
-            raise InvalidEvent("missing_alias", "alias needs user_id and previous_id",
-                               "previous_id")
-        return build_event(ctx, event_type="$alias", user_id=item.get("user_id"),
-                           device_id=previous, time=item.get("time"),
-                           insert_id=item.get("insert_id"),
-                           event_properties={"previous_id": str(previous)})
+            raise InvalidEvent(
+                "missing_alias", "alias needs user_id and previous_id", "previous_id"
+            )
+        return build_event(
+            ctx,
+            event_type="$alias",
+            user_id=item.get("user_id"),
+            device_id=previous,
+            time=item.get("time"),
+            insert_id=item.get("insert_id"),
+            event_properties={"previous_id": str(previous)},
+        )
 
     return _run(ctx, body, ALIAS_FIELDS, make, max_events)

@@ -53,16 +53,18 @@ def message_to_event(ctx: IngestContext, msg: dict[str, Any]) -> Event:
     """One Segment message as a canonical event."""
     kind = msg.get("type")
     if kind not in TYPES:
-        raise InvalidEvent("unknown_type", f"type must be one of {', '.join(TYPES)}; found "
-                           f"{str(kind)[:40]!r}", "type")
+        raise InvalidEvent(
+            "unknown_type",
+            f"type must be one of {', '.join(TYPES)}; found {str(kind)[:40]!r}",
+            "type",
+        )
     raw_context = msg.get("context")
     context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
     raw_page = context.get("page")
     page: dict[str, Any] = raw_page if isinstance(raw_page, dict) else {}
     properties = msg.get("properties")
     if properties is not None and not isinstance(properties, dict):
-        raise InvalidEvent("invalid_properties", "properties must be a JSON object",
-                           "properties")
+        raise InvalidEvent("invalid_properties", "properties must be a JSON object", "properties")
     properties = dict(properties or {})
     url = properties.get("url") or page.get("url")
     referrer = properties.get("referrer") or page.get("referrer")
@@ -77,12 +79,18 @@ def message_to_event(ctx: IngestContext, msg: dict[str, Any]) -> Event:
         "library": _library(msg),
     }
     if kind == "track":
-        return build_event(ctx, event_type=msg.get("event"), event_properties=properties,
-                           user_properties=context.get("traits"), **common)
+        return build_event(
+            ctx,
+            event_type=msg.get("event"),
+            event_properties=properties,
+            user_properties=context.get("traits"),
+            **common,
+        )
     if kind == "identify":
         traits = msg.get("traits", context.get("traits"))
-        return build_event(ctx, event_type="$identify",
-                           user_properties=user_property_ops(traits, None), **common)
+        return build_event(
+            ctx, event_type="$identify", user_properties=user_property_ops(traits, None), **common
+        )
     if kind in ("page", "screen"):
         if msg.get("name"):
             properties.setdefault("name", msg["name"])
@@ -92,14 +100,20 @@ def message_to_event(ctx: IngestContext, msg: dict[str, Any]) -> Event:
         group_id = msg.get("groupId")
         if group_id in (None, ""):
             raise InvalidEvent("missing_group", "group needs a groupId", "groupId")
-        return build_event(ctx, event_type="$group", event_properties=msg.get("traits"),
-                           groups={"group": str(group_id)}, **common)
+        return build_event(
+            ctx,
+            event_type="$group",
+            event_properties=msg.get("traits"),
+            groups={"group": str(group_id)},
+            **common,
+        )
     previous = msg.get("previousId")
     if previous in (None, "") or msg.get("userId") in (None, ""):
         raise InvalidEvent("missing_alias", "alias needs userId and previousId", "previousId")
     common["device_id"] = previous
-    return build_event(ctx, event_type="$alias", event_properties={"previous_id": str(previous)},
-                       **common)
+    return build_event(
+        ctx, event_type="$alias", event_properties={"previous_id": str(previous)}, **common
+    )
 
 
 def batch(ctx: IngestContext, body: Any, *, max_events: int = 2000) -> Result:
