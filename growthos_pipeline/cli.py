@@ -400,8 +400,8 @@ def query(
             settings,
             project_id,
             text,
-            engine=engine,
-            as_of=as_of,  # type: ignore[arg-type]
+            engine=engine,  # type: ignore[arg-type]  # run() refuses an unknown engine
+            as_of=as_of,
             limit=limit,
         )
     except QueryError as exc:

@@ -27,7 +27,8 @@ Examples
 ...                   now=datetime(2026, 1, 8, tzinfo=UTC))
 >>> c.columns
 ['_browser', 'count']
->>> "project_id = 'proj_1'" in c.tree.sql("duckdb")
+>>> sql = c.tree.sql("duckdb")
+>>> "project_id" in sql and "'proj_1'" in sql
 True
 """
 
@@ -37,6 +38,7 @@ import difflib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal as TypingLiteral
+from typing import cast
 
 from sqlglot import exp
 
@@ -454,12 +456,12 @@ class _Compiler:
             if node.op == "/":
                 result.set("typed", False)
                 result.set("safe", True)
-            return _paren(result), "number"
+            return _paren(cast(exp.Expression, result)), "number"
         if lk == "number" or rk == "number":
             left, right = self.numeric(left, lk), self.numeric(right, rk)
         cmp = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT,
                ">=": exp.GTE}[node.op]
-        return cmp(this=left, expression=right), "bool"
+        return cast(exp.Expression, cmp(this=left, expression=right)), "bool"
 
     def condition(self, rel: _Relation, node: ast.Expr) -> exp.Expression:
         cond, kind = self.expr(rel, node)
@@ -501,8 +503,8 @@ class _Compiler:
             if name in columns:
                 raise self.error(f"two columns are named '{name}'", group.span,
                                  hint="name one with 'as'")
-            columns[name] = "string" if kind == "json" else kind
-            projections.append(exp.alias_(node, _id(name)))
+            columns[name] = "string" if kind == "json" else cast(Kind, kind)
+            projections.append(cast(exp.Expression, exp.alias_(node, _id(name))))
             group_exprs.append(node)
             group_names.append(name)
         agg_names: list[str] = []
@@ -513,7 +515,7 @@ class _Compiler:
                                  hint="name one with 'as'")
             columns[name] = "time" if (agg.func in ("min", "max") and self.kind_of(rel, agg)
                                        == "time") else "number"
-            projections.append(exp.alias_(node, _id(name)))
+            projections.append(cast(exp.Expression, exp.alias_(node, _id(name))))
             agg_names.append(name)
         body = exp.select(*projections).from_(_id(rel.name))
         if group_exprs:
