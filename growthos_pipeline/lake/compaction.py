@@ -50,7 +50,6 @@ Examples
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import time
@@ -70,6 +69,7 @@ from deltalake.exceptions import CommitFailedError
 
 from growthos_pipeline.events.model import LAKE_SCHEMA, PARTITION_BY
 from growthos_pipeline.lake.tables import events_uri, lake_root
+from growthos_pipeline.lake.write import fsync_commit
 from growthos_pipeline.settings import Settings
 
 #: The order of rows inside a compacted partition (see the module docstring).
@@ -204,14 +204,6 @@ def _local_root(uri: str) -> Path | None:
     return Path(uri.removeprefix("file://"))
 
 
-def _fsync(path: Path, *, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _find_commit(root: Path, versions: range, token: str) -> tuple[int, list[dict[str, Any]]]:
     """The version carrying our commit tag, and its add actions."""
     for number in versions:
@@ -225,19 +217,7 @@ def _find_commit(root: Path, versions: range, token: str) -> tuple[int, list[dic
 
 
 def _fsync_commit(root: Path, number: int, adds: list[dict[str, Any]]) -> None:
-    folders: set[Path] = set()
-    for add in adds:
-        data_file = root / unquote(add["path"])
-        _fsync(data_file)
-        folder = data_file.parent
-        while folder != root and folder not in folders:
-            folders.add(folder)
-            folder = folder.parent
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        _fsync(folder, directory=True)
-    _fsync(root, directory=True)
-    _fsync(root / "_delta_log" / f"{number:020d}.json")
-    _fsync(root / "_delta_log", directory=True)
+    fsync_commit(root, number, [unquote(add["path"]) for add in adds])
 
 
 def _deduplicated(frame: pl.DataFrame) -> pl.DataFrame:

@@ -96,17 +96,23 @@ def fsync_commits(uri: str, versions: range, app_id: str, version: int) -> None:
                 adds.append(unquote(action["add"]["path"]))
         if not ours:
             continue
-        folders = set()
-        for rel in adds:
-            data_file = root / rel
-            _fsync(data_file)
-            folder = data_file.parent
-            while folder != root and folder not in folders:
-                folders.add(folder)
-                folder = folder.parent
-        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-            _fsync(folder, directory=True)
-        _fsync(root, directory=True)
-        _fsync(commit)
-        _fsync(log_dir, directory=True)
+        fsync_commit(root, number, adds)
         return
+
+
+def fsync_commit(root: Path, number: int, paths: list[str]) -> None:
+    """fsync commit ``number`` of the table at ``root``: its data files (``paths``, relative
+    and unquoted), their folders, the commit file and the log folder."""
+    folders: set[Path] = set()
+    for rel in paths:
+        data_file = root / rel
+        _fsync(data_file)
+        folder = data_file.parent
+        while folder != root and folder not in folders:
+            folders.add(folder)
+            folder = folder.parent
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        _fsync(folder, directory=True)
+    _fsync(root, directory=True)
+    _fsync(root / "_delta_log" / f"{number:020d}.json")
+    _fsync(root / "_delta_log", directory=True)
