@@ -98,8 +98,7 @@ RETENTION_COLUMNS: dict[str, Kind] = {
     "pct": "number",
 }
 DEFAULT_RANGE = timedelta(days=30)
-BUCKET_UNITS = {"minute": "MINUTE", "hour": "HOUR", "day": "DAY", "week": "WEEK",
-                "month": "MONTH"}
+BUCKET_UNITS = {"minute": "MINUTE", "hour": "HOUR", "day": "DAY", "week": "WEEK", "month": "MONTH"}
 MAX_LIMIT = 1_000_000
 
 
@@ -149,8 +148,9 @@ def _ts(moment: datetime) -> exp.Cast:
 
 
 def _date(moment: datetime) -> exp.Cast:
-    return exp.cast(exp.Literal.string(moment.astimezone(UTC).strftime("%Y-%m-%d")),
-                    exp.DataType.build("DATE"))
+    return exp.cast(
+        exp.Literal.string(moment.astimezone(UTC).strftime("%Y-%m-%d")), exp.DataType.build("DATE")
+    )
 
 
 def _paren(node: exp.Expression) -> exp.Expression:
@@ -178,18 +178,27 @@ class _Compiler:
 
     # ---- errors ----------------------------------------------------------------------------
 
-    def error(self, message: str, span: ast.Span, *, code: str = "query_invalid",
-              expected: list[str] | None = None, hint: str | None = None) -> QueryError:
-        return QueryError(code, message, span, text=self.text, expected=expected or [],
-                          hint=hint)
+    def error(
+        self,
+        message: str,
+        span: ast.Span,
+        *,
+        code: str = "query_invalid",
+        expected: list[str] | None = None,
+        hint: str | None = None,
+    ) -> QueryError:
+        return QueryError(code, message, span, text=self.text, expected=expected or [], hint=hint)
 
     def unknown(self, name: str, span: ast.Span, known: list[str]) -> QueryError:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         suggestion = f", did you mean '{close[0]}'?" if close else ""
-        return self.error(f"unknown column '{name}'{suggestion}", span,
-                          code="query_unknown_column", expected=sorted(known)[:12],
-                          hint="properties are read with prop.<name>, user properties with "
-                               "user.<name>")
+        return self.error(
+            f"unknown column '{name}'{suggestion}",
+            span,
+            code="query_unknown_column",
+            expected=sorted(known)[:12],
+            hint="properties are read with prop.<name>, user properties with user.<name>",
+        )
 
     # ---- the whole query -------------------------------------------------------------------
 
@@ -236,14 +245,25 @@ class _Compiler:
             final = final.order_by(*order)
         for name, body in self.ctes:
             final = final.with_(_id(name), as_=body, copy=False)
-        return Compiled(final, list(relation.columns), self.project_id, start, end, self.text,
-                        buckets=relation.buckets, shape=shape)
+        return Compiled(
+            final,
+            list(relation.columns),
+            self.project_id,
+            start,
+            end,
+            self.text,
+            buckets=relation.buckets,
+            shape=shape,
+        )
 
     def time_range(self, stages: list[ast.Stage]) -> tuple[datetime, datetime]:
         ranges = [s for s in stages if isinstance(s, ast.Last | ast.FromTo)]
         if len(ranges) > 1:
-            raise self.error("a query has at most one time range", ranges[1].span,
-                             hint="keep one 'last ...' or 'from ... to ...'")
+            raise self.error(
+                "a query has at most one time range",
+                ranges[1].span,
+                hint="keep one 'last ...' or 'from ... to ...'",
+            )
         if not ranges:
             return self.now - DEFAULT_RANGE, self.now
         stage = ranges[0]
@@ -283,34 +303,39 @@ class _Compiler:
         )
         # One row per insert_id (duplicates of a retried event count once); the earliest
         # event_id is kept, so every engine and every run keeps the same copy.
-        dedup = exp.Window(this=exp.RowNumber(),
-                           partition_by=[_col("insert_id")],
-                           order=exp.Order(expressions=[
-                               exp.Ordered(this=_col("event_id"), desc=False,
-                                           nulls_first=False)]))
+        dedup = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[_col("insert_id")],
+            order=exp.Order(
+                expressions=[exp.Ordered(this=_col("event_id"), desc=False, nulls_first=False)]
+            ),
+        )
         scan = scan.qualify(exp.EQ(this=dedup, expression=exp.Literal.number(1)), copy=False)
         self.ctes.append(("_events", scan))
         if not self.needs_users:
-            return _Relation("_events", {c: EVENT_COLUMNS.get(c, "json") for c in BASE_COLUMNS},
-                             True, [])
-        identify = exp.In(this=_col("event_type"),
-                          expressions=[exp.Literal.string("$identify"),
-                                       exp.Literal.string("$alias")])
+            return _Relation(
+                "_events", {c: EVENT_COLUMNS.get(c, "json") for c in BASE_COLUMNS}, True, []
+            )
+        identify = exp.In(
+            this=_col("event_type"),
+            expressions=[exp.Literal.string("$identify"), exp.Literal.string("$alias")],
+        )
         ids = (
             exp.select(
                 exp.alias_(_col("device_id"), _id("id_device")),
-                exp.alias_(exp.ArgMin(this=_col("user_id"), expression=_col("time")),
-                           _id("id_user")),
+                exp.alias_(
+                    exp.ArgMin(this=_col("user_id"), expression=_col("time")), _id("id_user")
+                ),
                 copy=False,
             )
             .from_(exp.Table(this=_id("events")), copy=False)
-            .where(exp.EQ(this=_col("project_id"),
-                          expression=exp.Literal.string(self.project_id)), copy=False)
+            .where(
+                exp.EQ(this=_col("project_id"), expression=exp.Literal.string(self.project_id)),
+                copy=False,
+            )
             .where(identify, copy=False)
-            .where(exp.Not(this=exp.Is(this=_col("user_id"), expression=exp.Null())),
-                   copy=False)
-            .where(exp.Not(this=exp.Is(this=_col("device_id"), expression=exp.Null())),
-                   copy=False)
+            .where(exp.Not(this=exp.Is(this=_col("user_id"), expression=exp.Null())), copy=False)
+            .where(exp.Not(this=exp.Is(this=_col("device_id"), expression=exp.Null())), copy=False)
             .group_by(_col("device_id"), copy=False)
         )
         self.ctes.append(("_ids", ids))
@@ -321,11 +346,13 @@ class _Compiler:
         ]
         joined = (
             exp.select(*projections, copy=False)
-            .from_(exp.Table(this=_id("_events"), alias=exp.TableAlias(this=_id("e"))),
-                   copy=False)
-            .join(exp.Table(this=_id("_ids"), alias=exp.TableAlias(this=_id("i"))),
-                  on=exp.EQ(this=_col("device_id", "e"), expression=_col("id_device", "i")),
-                  join_type="LEFT", copy=False)
+            .from_(exp.Table(this=_id("_events"), alias=exp.TableAlias(this=_id("e"))), copy=False)
+            .join(
+                exp.Table(this=_id("_ids"), alias=exp.TableAlias(this=_id("i"))),
+                on=exp.EQ(this=_col("device_id", "e"), expression=_col("id_device", "i")),
+                join_type="LEFT",
+                copy=False,
+            )
         )
         self.ctes.append(("_base", joined))
         columns = {c: EVENT_COLUMNS.get(c, "json") for c in BASE_COLUMNS}
@@ -337,23 +364,31 @@ class _Compiler:
         """``_pbase``: ``_base`` with the resolved user's profile properties (JSON text) in
         the hidden column ``_profile`` (null without a profile)."""
         profiles = (
-            exp.select(exp.alias_(_col("user_id"), _id("profile_user")),
-                       exp.alias_(_col("properties"), _id("profile_properties")), copy=False)
+            exp.select(
+                exp.alias_(_col("user_id"), _id("profile_user")),
+                exp.alias_(_col("properties"), _id("profile_properties")),
+                copy=False,
+            )
             .from_(exp.Table(this=_id("profiles")), copy=False)
-            .where(exp.EQ(this=_col("project_id"),
-                          expression=exp.Literal.string(self.project_id)), copy=False)
+            .where(
+                exp.EQ(this=_col("project_id"), expression=exp.Literal.string(self.project_id)),
+                copy=False,
+            )
         )
         self.ctes.append(("_profiles", profiles))
         projections: list[exp.Expression] = [_col(c, "b") for c in BASE_COLUMNS]
-        projections.append(exp.Alias(this=_col("profile_properties", "p"),
-                                     alias=_id(PROFILE_COLUMN)))
+        projections.append(
+            exp.Alias(this=_col("profile_properties", "p"), alias=_id(PROFILE_COLUMN))
+        )
         joined = (
             exp.select(*projections, copy=False)
-            .from_(exp.Table(this=_id("_base"), alias=exp.TableAlias(this=_id("b"))),
-                   copy=False)
-            .join(exp.Table(this=_id("_profiles"), alias=exp.TableAlias(this=_id("p"))),
-                  on=exp.EQ(this=_col("user_id", "b"), expression=_col("profile_user", "p")),
-                  join_type="LEFT", copy=False)
+            .from_(exp.Table(this=_id("_base"), alias=exp.TableAlias(this=_id("b"))), copy=False)
+            .join(
+                exp.Table(this=_id("_profiles"), alias=exp.TableAlias(this=_id("p"))),
+                on=exp.EQ(this=_col("user_id", "b"), expression=_col("profile_user", "p")),
+                join_type="LEFT",
+                copy=False,
+            )
         )
         self.ctes.append(("_pbase", joined))
         return "_pbase"
@@ -374,18 +409,21 @@ class _Compiler:
             raise self.unknown(name, node.span, [c for c in EVENT_COLUMNS])
         root = parts[0]
         if root in JSON_ROOTS:
-            extract = exp.JSONExtractScalar(this=_col(JSON_ROOTS[root]),
-                                            expression=_json_path(parts[1:]))
+            extract = exp.JSONExtractScalar(
+                this=_col(JSON_ROOTS[root]), expression=_json_path(parts[1:])
+            )
             return extract, "json"
         if root == "profile":
             # The derived profiles table, joined on the resolved user (null without one).
             if PROFILE_COLUMN not in rel.carried:
                 return exp.Null(), "null"
-            extract = exp.JSONExtractScalar(this=_col(PROFILE_COLUMN),
-                                            expression=_json_path(parts[1:]))
+            extract = exp.JSONExtractScalar(
+                this=_col(PROFILE_COLUMN), expression=_json_path(parts[1:])
+            )
             return extract, "json"
-        raise self.unknown(node.dotted, node.span,
-                           [*EVENT_COLUMNS, "prop.<name>", "user.<name>", "profile.<name>"])
+        raise self.unknown(
+            node.dotted, node.span, [*EVENT_COLUMNS, "prop.<name>", "user.<name>", "profile.<name>"]
+        )
 
     def expr(self, rel: _Relation, node: ast.Expr) -> tuple[exp.Expression, Kind]:
         if isinstance(node, ast.Const):
@@ -451,33 +489,42 @@ class _Compiler:
             return cls(this=_paren(left), expression=_paren(right)), "bool"
         if node.op in ("+", "-", "*", "/"):
             ops = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul, "/": exp.Div}
-            result = ops[node.op](this=_paren(self.numeric(left, lk)),
-                                  expression=_paren(self.numeric(right, rk)))
+            result = ops[node.op](
+                this=_paren(self.numeric(left, lk)), expression=_paren(self.numeric(right, rk))
+            )
             if node.op == "/":
                 result.set("typed", False)
                 result.set("safe", True)
             return _paren(cast(exp.Expression, result)), "number"
         if lk == "number" or rk == "number":
             left, right = self.numeric(left, lk), self.numeric(right, rk)
-        cmp = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT,
-               ">=": exp.GTE}[node.op]
+        cmp = {"=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[
+            node.op
+        ]
         return cast(exp.Expression, cmp(this=left, expression=right)), "bool"
 
     def condition(self, rel: _Relation, node: ast.Expr) -> exp.Expression:
         cond, kind = self.expr(rel, node)
         if kind not in ("bool", "null", "any"):
-            raise self.error("a filter needs a condition, like x = 1 or prop.coupon exists",
-                             ast_span(node), expected=["=", "in", "exists", "contains"])
+            raise self.error(
+                "a filter needs a condition, like x = 1 or prop.coupon exists",
+                ast_span(node),
+                expected=["=", "in", "exists", "contains"],
+            )
         return cond
 
     # ---- stages ----------------------------------------------------------------------------
 
     def where(self, rel: _Relation, stage: ast.Where) -> _Relation:
         cond = self.condition(rel, stage.condition)
-        body = (exp.select(*(_col(c) for c in rel.carried))
-                .from_(_id(rel.name), copy=False).where(cond, copy=False))
-        return _Relation(self.add_cte(body), rel.columns, rel.raw, rel.order, rel.buckets,
-                         rel.hidden)
+        body = (
+            exp.select(*(_col(c) for c in rel.carried))
+            .from_(_id(rel.name), copy=False)
+            .where(cond, copy=False)
+        )
+        return _Relation(
+            self.add_cte(body), rel.columns, rel.raw, rel.order, rel.buckets, rel.hidden
+        )
 
     def aggregate(self, rel: _Relation, stage: ast.Aggregate) -> _Relation:
         projections: list[exp.Expression] = []
@@ -488,21 +535,25 @@ class _Compiler:
         for group in stage.groups:
             if group.bucket:
                 if "time" not in rel.columns:
-                    raise self.error(f"'{group.bucket}' needs event rows with a time",
-                                     group.span)
+                    raise self.error(f"'{group.bucket}' needs event rows with a time", group.span)
                 node: exp.Expression = exp.TimestampTrunc(
-                    this=_col("time"), unit=exp.var(BUCKET_UNITS[group.bucket]))
+                    this=_col("time"), unit=exp.var(BUCKET_UNITS[group.bucket])
+                )
                 name, kind = group.alias or group.bucket, "time"
                 buckets.append(name)
             else:
                 assert group.expr is not None
                 node, kind = self.expr(rel, group.expr)
-                default = column_name(group.expr) if isinstance(group.expr, ast.Path) else \
-                    f"group_{len(group_names) + 1}"
+                default = (
+                    column_name(group.expr)
+                    if isinstance(group.expr, ast.Path)
+                    else f"group_{len(group_names) + 1}"
+                )
                 name = group.alias or default
             if name in columns:
-                raise self.error(f"two columns are named '{name}'", group.span,
-                                 hint="name one with 'as'")
+                raise self.error(
+                    f"two columns are named '{name}'", group.span, hint="name one with 'as'"
+                )
             columns[name] = "string" if kind == "json" else cast(Kind, kind)
             projections.append(cast(exp.Expression, exp.alias_(node, _id(name))))
             group_exprs.append(node)
@@ -511,10 +562,14 @@ class _Compiler:
         for agg in stage.aggs:
             node, name = self.agg(rel, agg)
             if name in columns:
-                raise self.error(f"two columns are named '{name}'", agg.span,
-                                 hint="name one with 'as'")
-            columns[name] = "time" if (agg.func in ("min", "max") and self.kind_of(rel, agg)
-                                       == "time") else "number"
+                raise self.error(
+                    f"two columns are named '{name}'", agg.span, hint="name one with 'as'"
+                )
+            columns[name] = (
+                "time"
+                if (agg.func in ("min", "max") and self.kind_of(rel, agg) == "time")
+                else "number"
+            )
             projections.append(cast(exp.Expression, exp.alias_(node, _id(name))))
             agg_names.append(name)
         body = exp.select(*projections).from_(_id(rel.name))
@@ -522,8 +577,11 @@ class _Compiler:
             body = body.group_by(*group_exprs)
         order = [exp.Ordered(this=_col(b), desc=False, nulls_first=False) for b in buckets]
         order.append(exp.Ordered(this=_col(agg_names[0]), desc=True, nulls_first=False))
-        order += [exp.Ordered(this=_col(g), desc=False, nulls_first=False)
-                  for g in group_names if g not in buckets]
+        order += [
+            exp.Ordered(this=_col(g), desc=False, nulls_first=False)
+            for g in group_names
+            if g not in buckets
+        ]
         return _Relation(self.add_cte(body), columns, False, order, buckets)
 
     def kind_of(self, rel: _Relation, agg: ast.Agg) -> Kind:
@@ -559,11 +617,15 @@ class _Compiler:
         columns: dict[str, Kind] = {}
         for item in stage.items:
             node, kind = self.expr(rel, item.expr)
-            name = item.alias or (column_name(item.expr) if isinstance(item.expr, ast.Path)
-                                  else f"expr_{len(columns) + 1}")
+            name = item.alias or (
+                column_name(item.expr)
+                if isinstance(item.expr, ast.Path)
+                else f"expr_{len(columns) + 1}"
+            )
             if name in columns or name.startswith("_order_"):
-                raise self.error(f"two columns are named '{name}'", item.span,
-                                 hint="name one with 'as'")
+                raise self.error(
+                    f"two columns are named '{name}'", item.span, hint="name one with 'as'"
+                )
             columns[name] = "string" if kind == "json" else kind
             projections.append(exp.alias_(node, _id(name)))
         hidden: list[str] = []
@@ -579,8 +641,9 @@ class _Compiler:
         return _Relation(self.add_cte(body), columns, False, order, [], hidden)
 
     def raw_order(self) -> list[exp.Ordered]:
-        return [exp.Ordered(this=_col(c), desc=False, nulls_first=False)
-                for c in ("time", "event_id")]
+        return [
+            exp.Ordered(this=_col(c), desc=False, nulls_first=False) for c in ("time", "event_id")
+        ]
 
     def sort_keys(self, rel: _Relation, keys: list[tuple[ast.Expr, bool]]) -> list[exp.Ordered]:
         out = []
@@ -611,15 +674,16 @@ class _Compiler:
         if order:
             body = body.order_by(*order)
         body = body.limit(count)
-        return _Relation(self.add_cte(body), rel.columns, rel.raw, order, rel.buckets,
-                         rel.hidden)
+        return _Relation(self.add_cte(body), rel.columns, rel.raw, order, rel.buckets, rel.hidden)
 
     def sessions(self, rel: _Relation, stage: ast.Sessions) -> _Relation:
         if not rel.raw:
             raise self.error("'sessions' needs event rows, before any aggregation", stage.span)
         node = SessionsOp(this=_id(rel.name), gap=exp.Literal.number(1800))
-        order = [exp.Ordered(this=_col("session_start"), desc=False, nulls_first=False),
-                 exp.Ordered(this=_col("session_id"), desc=False, nulls_first=False)]
+        order = [
+            exp.Ordered(this=_col("session_start"), desc=False, nulls_first=False),
+            exp.Ordered(this=_col("session_id"), desc=False, nulls_first=False),
+        ]
         return _Relation(self.add_cte(node), dict(SESSION_COLUMNS), False, order)
 
     def funnel(self, rel: _Relation, stage: ast.Funnel) -> _Relation:
@@ -632,12 +696,12 @@ class _Compiler:
         by_name = None
         if stage.by is not None:
             if stage.by.bucket:
-                raise self.error("a funnel is split by a column, not a time bucket",
-                                 stage.by.span)
+                raise self.error("a funnel is split by a column, not a time bucket", stage.by.span)
             assert stage.by.expr is not None
             by_node, kind = self.expr(rel, stage.by.expr)
-            by_name = stage.by.alias or (column_name(stage.by.expr)
-                                         if isinstance(stage.by.expr, ast.Path) else "group")
+            by_name = stage.by.alias or (
+                column_name(stage.by.expr) if isinstance(stage.by.expr, ast.Path) else "group"
+            )
             columns[by_name] = "string" if kind == "json" else kind
         columns.update(FUNNEL_COLUMNS)
         node = FunnelOp(
@@ -648,23 +712,30 @@ class _Compiler:
             by=by_node,
             by_name=_id(by_name) if by_name else None,
         )
-        order = ([exp.Ordered(this=_col(by_name), desc=False, nulls_first=False)]
-                 if by_name else [])
+        order = [exp.Ordered(this=_col(by_name), desc=False, nulls_first=False)] if by_name else []
         order.append(exp.Ordered(this=_col("step"), desc=False, nulls_first=False))
         return _Relation(self.add_cte(node), columns, False, order)
 
     def retention(self, rel: _Relation, stage: ast.Retention, start: datetime) -> _Relation:
         if not rel.raw:
-            raise self.error("'retention' needs event rows, before any aggregation",
-                             stage.span)
+            raise self.error("'retention' needs event rows, before any aggregation", stage.span)
         first = self.condition(rel, stage.start.condition)
-        returning = (self.condition(rel, stage.returning.condition)
-                     if stage.returning else exp.Boolean(this=True))
-        node = RetentionOp(this=_id(rel.name), start=first, returning=returning,
-                           every=exp.var(stage.every.upper()),
-                           periods=exp.Literal.number(stage.periods))
-        order = [exp.Ordered(this=_col("cohort"), desc=False, nulls_first=False),
-                 exp.Ordered(this=_col("period"), desc=False, nulls_first=False)]
+        returning = (
+            self.condition(rel, stage.returning.condition)
+            if stage.returning
+            else exp.Boolean(this=True)
+        )
+        node = RetentionOp(
+            this=_id(rel.name),
+            start=first,
+            returning=returning,
+            every=exp.var(stage.every.upper()),
+            periods=exp.Literal.number(stage.periods),
+        )
+        order = [
+            exp.Ordered(this=_col("cohort"), desc=False, nulls_first=False),
+            exp.Ordered(this=_col("period"), desc=False, nulls_first=False),
+        ]
         return _Relation(self.add_cte(node), dict(RETENTION_COLUMNS), False, order, ["cohort"])
 
 

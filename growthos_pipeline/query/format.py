@@ -25,8 +25,11 @@ import polars as pl
 
 Format = Literal["llm", "json", "csv"]
 FORMATS = ("llm", "json", "csv")
-MEDIA_TYPES = {"llm": "text/markdown; charset=utf-8", "json": "application/json",
-               "csv": "text/csv; charset=utf-8"}
+MEDIA_TYPES = {
+    "llm": "text/markdown; charset=utf-8",
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+}
 
 
 def _cell(value: Any) -> str:
@@ -43,8 +46,9 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(frame: pl.DataFrame, *, lake_version: int | None, has_more: bool,
-             offset: int = 0) -> str:
+def markdown(
+    frame: pl.DataFrame, *, lake_version: int | None, has_more: bool, offset: int = 0
+) -> str:
     """A Markdown table with a footer naming the row count and the lake version."""
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for row in frame.iter_rows():

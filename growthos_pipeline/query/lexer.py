@@ -27,8 +27,27 @@ _DATETIME = re.compile(
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_OPS = ("->", "==", "!=", "<=", ">=", "|", "=", "<", ">", "+", "-", "*", "/", "(", ")", "[",
-        "]", ",", ".")
+_OPS = (
+    "->",
+    "==",
+    "!=",
+    "<=",
+    ">=",
+    "|",
+    "=",
+    "<",
+    ">",
+    "+",
+    "-",
+    "*",
+    "/",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ".",
+)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
 MAX_QUERY_CHARS = 10_000
 
@@ -66,30 +85,40 @@ def _string(text: str, start: int) -> tuple[str, int]:
             continue
         out.append(ch)
         pos += 1
-    raise _syntax(f"unterminated string: it needs a closing {quote}",
-                  Span(start, max(1, pos - start)), text, expected=[quote])
+    raise _syntax(
+        f"unterminated string: it needs a closing {quote}",
+        Span(start, max(1, pos - start)),
+        text,
+        expected=[quote],
+    )
 
 
 def _datetime(match: re.Match[str]) -> datetime:
     year, month, day, hour, minute, second, frac, zone = match.groups()
     micro = int((frac or "0").ljust(6, "0"))
-    moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                      int(second or 0), micro)
+    moment = datetime(
+        int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro
+    )
     if zone and zone != "Z":
         sign = 1 if zone[0] == "+" else -1
         hours, minutes = int(zone[1:3]), int(zone[4:6])
         from datetime import timedelta, timezone
 
-        return moment.replace(tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes))
-                              ).astimezone(UTC)
+        return moment.replace(
+            tzinfo=timezone(sign * timedelta(hours=hours, minutes=minutes))
+        ).astimezone(UTC)
     return moment.replace(tzinfo=UTC)
 
 
 def tokenize(text: str) -> list[Token]:
     """The tokens of ``text``; :class:`QueryError` for a character that starts none."""
     if len(text) > MAX_QUERY_CHARS:
-        raise QueryError("query_too_long", f"a query has at most {MAX_QUERY_CHARS} characters; "
-                         f"this one has {len(text)}", Span(MAX_QUERY_CHARS, 1), text=text)
+        raise QueryError(
+            "query_too_long",
+            f"a query has at most {MAX_QUERY_CHARS} characters; this one has {len(text)}",
+            Span(MAX_QUERY_CHARS, 1),
+            text=text,
+        )
     tokens: list[Token] = []
     pos = 0
     length = len(text)
@@ -109,16 +138,20 @@ def tokenize(text: str) -> list[Token]:
             continue
         if ch.isdigit():
             match = _DATETIME.match(text, pos)
-            if match and not _IDENT.match(text, match.end()) and not (
-                match.end() < length and text[match.end()].isdigit()
+            if (
+                match
+                and not _IDENT.match(text, match.end())
+                and not (match.end() < length and text[match.end()].isdigit())
             ):
                 try:
                     moment = _datetime(match)
                 except ValueError as exc:
-                    raise _syntax(f"not a valid date or time: {exc}",
-                                  Span(pos, match.end() - pos), text) from None
-                tokens.append(Token("datetime", match.group(0), Span(pos, match.end() - pos),
-                                    moment))
+                    raise _syntax(
+                        f"not a valid date or time: {exc}", Span(pos, match.end() - pos), text
+                    ) from None
+                tokens.append(
+                    Token("datetime", match.group(0), Span(pos, match.end() - pos), moment)
+                )
                 pos = match.end()
                 continue
             number = _NUMBER.match(text, pos)
@@ -128,16 +161,23 @@ def tokenize(text: str) -> list[Token]:
             if ident and "." not in number.group(0) and "e" not in number.group(0).lower():
                 unit = ident.group(0)
                 if unit in ("s", "m", "h", "d", "w"):
-                    tokens.append(Token("duration", text[pos : ident.end()],
-                                        Span(pos, ident.end() - pos),
-                                        (int(number.group(0)), unit)))
+                    tokens.append(
+                        Token(
+                            "duration",
+                            text[pos : ident.end()],
+                            Span(pos, ident.end() - pos),
+                            (int(number.group(0)), unit),
+                        )
+                    )
                     pos = ident.end()
                     continue
-                raise _syntax(f"unknown duration unit '{unit}' in '{text[pos:ident.end()]}'",
-                              Span(end, ident.end() - end), text,
-                              expected=["s", "m", "h", "d", "w"],
-                              hint=f"write {number.group(0)}d for days, "
-                                   f"{number.group(0)}h for hours")
+                raise _syntax(
+                    f"unknown duration unit '{unit}' in '{text[pos : ident.end()]}'",
+                    Span(end, ident.end() - end),
+                    text,
+                    expected=["s", "m", "h", "d", "w"],
+                    hint=f"write {number.group(0)}d for days, {number.group(0)}h for hours",
+                )
             raw = number.group(0)
             value_num: int | float = float(raw) if any(c in raw for c in ".eE") else int(raw)
             tokens.append(Token("number", raw, Span(pos, end - pos), value_num))

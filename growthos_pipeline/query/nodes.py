@@ -23,8 +23,14 @@ class FunnelOp(exp.Expression, exp.Func):
     """Per user: anchored at the first step-1 event; each next step is the earliest matching
     event after the previous one and within ``within`` seconds of the anchor."""
 
-    arg_types = {"this": True, "steps": True, "names": True, "within": True, "by": False,
-                 "by_name": False}
+    arg_types = {
+        "this": True,
+        "steps": True,
+        "names": True,
+        "within": True,
+        "by": False,
+        "by_name": False,
+    }
 
 
 class RetentionOp(exp.Expression, exp.Func):

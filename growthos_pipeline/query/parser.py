@@ -30,8 +30,18 @@ AGG_FUNCS = ("count", "uniq", "sum", "avg", "min", "max", "median")
 _PERCENTILE = re.compile(r"^p\d{1,2}$")
 _CMP = ("=", "==", "!=", "<", "<=", ">", ">=")
 _MATCHERS = ("contains", "startswith", "endswith", "matches")
-_STAGE_WORDS = ("where", "last", "from", "select", "sort", "top", "limit", "funnel",
-                "retention", "sessions")
+_STAGE_WORDS = (
+    "where",
+    "last",
+    "from",
+    "select",
+    "sort",
+    "top",
+    "limit",
+    "funnel",
+    "retention",
+    "sessions",
+)
 _DURATIONS = ["7d", "24h", "30m", "2w"]
 
 
@@ -74,37 +84,47 @@ class _Parser:
             return "the end of the query"
         return f"'{tok.text}'"
 
-    def error(self, message: str, tok: Token | None = None, *, expected: list[str] | None = None,
-              hint: str | None = None, code: str = "query_syntax_error") -> QueryError:
+    def error(
+        self,
+        message: str,
+        tok: Token | None = None,
+        *,
+        expected: list[str] | None = None,
+        hint: str | None = None,
+        code: str = "query_syntax_error",
+    ) -> QueryError:
         tok = tok or self.tok
         span = tok.span if tok.span.length else Span(tok.span.offset, 1)
-        return QueryError(code, message, span, text=self.text, expected=expected or [],
-                          hint=hint)
+        return QueryError(code, message, span, text=self.text, expected=expected or [], hint=hint)
 
     def expect_op(self, op: str, context: str) -> Token:
         if not self.at_op(op):
-            raise self.error(f"{context} needs '{op}', found {self.describe(self.tok)}",
-                             expected=[op])
+            raise self.error(
+                f"{context} needs '{op}', found {self.describe(self.tok)}", expected=[op]
+            )
         return self.advance()
 
     def expect_word(self, word: str, context: str) -> Token:
         if not self.at_word(word):
-            raise self.error(f"{context} needs '{word}', found {self.describe(self.tok)}",
-                             expected=[word])
+            raise self.error(
+                f"{context} needs '{word}', found {self.describe(self.tok)}", expected=[word]
+            )
         return self.advance()
 
     def expect_int(self, context: str) -> tuple[int, Token]:
         tok = self.tok
         if tok.kind != "number" or not isinstance(tok.value, int):
-            raise self.error(f"{context} needs a whole number, found {self.describe(tok)}",
-                             expected=["10"])
+            raise self.error(
+                f"{context} needs a whole number, found {self.describe(tok)}", expected=["10"]
+            )
         self.advance()
         return int(tok.value), tok
 
     def ident(self, context: str) -> Token:
         if self.tok.kind != "ident":
-            raise self.error(f"{context} needs a name, found {self.describe(self.tok)}",
-                             expected=["a name"])
+            raise self.error(
+                f"{context} needs a name, found {self.describe(self.tok)}", expected=["a name"]
+            )
         return self.advance()
 
     # ---- query and stages ------------------------------------------------------------------
@@ -112,8 +132,9 @@ class _Parser:
     def query(self) -> ast.Query:
         stages: list[ast.Stage] = []
         if self.tok.kind == "eof":
-            raise self.error("the query is empty", expected=['event_type = "page_view"',
-                                                             "last 7d", "count"])
+            raise self.error(
+                "the query is empty", expected=['event_type = "page_view"', "last 7d", "count"]
+            )
         while True:
             stages.append(self.stage(first=not stages))
             if self.at_eof():
@@ -131,8 +152,9 @@ class _Parser:
                 expected=["|", "and", "or"],
                 hint="two filters are joined with 'and' (or 'or'), not a space",
             )
-        return self.error(f"expected '|' before the next stage, found {self.describe(tok)}",
-                          expected=["|"])
+        return self.error(
+            f"expected '|' before the next stage, found {self.describe(tok)}", expected=["|"]
+        )
 
     def stage(self, *, first: bool) -> ast.Stage:
         tok = self.tok
@@ -143,8 +165,14 @@ class _Parser:
             return ast.Where(cond, tok.span.to(self.prev_span()))
         if word == "last" and self.peek().kind in ("duration", "number", "ident", "eof", "op"):
             return self.last()
-        if word == "from" and self.peek().kind in ("datetime", "number", "ident", "eof", "op",
-                                                    "string"):
+        if word == "from" and self.peek().kind in (
+            "datetime",
+            "number",
+            "ident",
+            "eof",
+            "op",
+            "string",
+        ):
             return self.from_to()
         if word == "select":
             return self.select()
@@ -163,8 +191,10 @@ class _Parser:
         if word == "sessions" and (self.peek().kind == "eof" or self.peek().text == "|"):
             self.advance()
             return ast.Sessions(tok.span)
-        if word and is_agg_name(word) and (
-            self.peek().kind == "eof" or self.peek().text in ("(", ",", "by", "as", "|")
+        if (
+            word
+            and is_agg_name(word)
+            and (self.peek().kind == "eof" or self.peek().text in ("(", ",", "by", "as", "|"))
         ):
             return self.aggregate()
         if not first:
@@ -187,14 +217,22 @@ class _Parser:
             assert isinstance(pair, tuple)
             value, unit = int(pair[0]), str(pair[1])
             if value <= 0:
-                raise self.error(f"{context} needs a positive duration, found '{tok.text}'",
-                                 tok, expected=_DURATIONS)
+                raise self.error(
+                    f"{context} needs a positive duration, found '{tok.text}'",
+                    tok,
+                    expected=_DURATIONS,
+                )
             return ast.Duration(value, unit, tok.span)  # type: ignore[arg-type]
         if tok.kind == "number":
-            raise self.error(f"{context} needs a unit, found '{tok.text}'", tok,
-                             expected=_DURATIONS, hint=f"write {tok.text}d for days")
-        raise self.error(f"{context} needs a duration, found {self.describe(tok)}", tok,
-                         expected=_DURATIONS)
+            raise self.error(
+                f"{context} needs a unit, found '{tok.text}'",
+                tok,
+                expected=_DURATIONS,
+                hint=f"write {tok.text}d for days",
+            )
+        raise self.error(
+            f"{context} needs a duration, found {self.describe(tok)}", tok, expected=_DURATIONS
+        )
 
     def last(self) -> ast.Last:
         start = self.advance()
@@ -204,8 +242,11 @@ class _Parser:
     def datetime_token(self, context: str) -> Token:
         tok = self.tok
         if tok.kind != "datetime":
-            raise self.error(f"{context} needs a date like 2025-12-01 or 2025-12-01T10:00Z, "
-                             f"found {self.describe(tok)}", expected=["2025-12-01"])
+            raise self.error(
+                f"{context} needs a date like 2025-12-01 or 2025-12-01T10:00Z, "
+                f"found {self.describe(tok)}",
+                expected=["2025-12-01"],
+            )
         return self.advance()
 
     def from_to(self) -> ast.FromTo:
@@ -234,15 +275,19 @@ class _Parser:
             self.advance()
             if self.at_op("*"):
                 if name != "count":
-                    raise self.error(f"'{name}(*)' is not allowed; only count(*)",
-                                     expected=["a column"])
+                    raise self.error(
+                        f"'{name}(*)' is not allowed; only count(*)", expected=["a column"]
+                    )
                 self.advance()
             elif not self.at_op(")"):
                 arg = self.sum_expr()
             self.expect_op(")", f"'{name}('")
         if arg is None and name != "count":
-            raise self.error(f"'{name}' needs a column, like {name}(prop.amount)", tok,
-                             expected=[f"{name}(prop.amount)"])
+            raise self.error(
+                f"'{name}' needs a column, like {name}(prop.amount)",
+                tok,
+                expected=[f"{name}(prop.amount)"],
+            )
         if name.startswith("p") and name not in AGG_FUNCS and int(name[1:]) == 0:
             raise self.error("a percentile must be between p1 and p99", tok)
         return ast.Agg(name, arg, self.alias(), tok.span.to(self.prev_span()))
@@ -265,9 +310,10 @@ class _Parser:
         while self.at_op(","):
             self.advance()
             if self.tok.kind != "ident" or not is_agg_name(self.tok.text):
-                raise self.error(f"expected an aggregate after ',', found "
-                                 f"{self.describe(self.tok)}",
-                                 expected=["count", "uniq(...)", "sum(...)", "avg(...)"])
+                raise self.error(
+                    f"expected an aggregate after ',', found {self.describe(self.tok)}",
+                    expected=["count", "uniq(...)", "sum(...)", "avg(...)"],
+                )
             aggs.append(self.agg())
         groups: list[ast.Group] = []
         if self.at_word("by"):
@@ -321,8 +367,12 @@ class _Parser:
         tok = self.tok
         if tok.kind == "string":
             self.advance()
-            cond: ast.Expr = ast.Binary("=", ast.Path(("event_type",), tok.span),
-                              ast.Const(tok.value, "string", tok.span), tok.span)
+            cond: ast.Expr = ast.Binary(
+                "=",
+                ast.Path(("event_type",), tok.span),
+                ast.Const(tok.value, "string", tok.span),
+                tok.span,
+            )
             return ast.Step(cond, str(tok.value), tok.span)
         if self.at_op("("):
             self.advance()
@@ -330,9 +380,11 @@ class _Parser:
             close = self.expect_op(")", "a step")
             span = tok.span.to(close.span)
             return ast.Step(cond, self.text[span.offset + 1 : span.end - 1].strip(), span)
-        raise self.error(f"{context} needs a step: an event type in quotes or a filter in "
-                         f"parentheses, found {self.describe(tok)}",
-                         expected=['"signup"', '(event_type = "signup")'])
+        raise self.error(
+            f"{context} needs a step: an event type in quotes or a filter in "
+            f"parentheses, found {self.describe(tok)}",
+            expected=['"signup"', '(event_type = "signup")'],
+        )
 
     def funnel(self) -> ast.Funnel:
         start = self.advance()
@@ -341,8 +393,7 @@ class _Parser:
             self.advance()
             steps.append(self.step("'->'"))
         if len(steps) < 2:
-            raise self.error("a funnel needs at least two steps joined by '->'",
-                             expected=["->"])
+            raise self.error("a funnel needs at least two steps joined by '->'", expected=["->"])
         within = None
         if self.at_word("within"):
             self.advance()
@@ -366,16 +417,23 @@ class _Parser:
             self.advance()
             tok = self.tok
             if not self.at_word("day", "week", "month"):
-                raise self.error(f"'every' needs day, week or month, found "
-                                 f"{self.describe(tok)}", expected=["day", "week", "month"])
+                raise self.error(
+                    f"'every' needs day, week or month, found {self.describe(tok)}",
+                    expected=["day", "week", "month"],
+                )
             every = self.advance().text
         if self.at_word("periods"):
             self.advance()
             periods, tok = self.expect_int("'periods'")
             if not 1 <= periods <= 366:
                 raise self.error("'periods' must be between 1 and 366", tok)
-        return ast.Retention(first, returning, every, periods,  # type: ignore[arg-type]
-                             start.span.to(self.prev_span()))
+        return ast.Retention(
+            first,
+            returning,
+            every,  # type: ignore[arg-type]
+            periods,
+            start.span.to(self.prev_span()),
+        )
 
     # ---- expressions -----------------------------------------------------------------------
 
@@ -411,8 +469,10 @@ class _Parser:
             op = "=" if tok.text == "==" else tok.text
             return ast.Binary(op, left, right, _span(left).to(_span(right)))  # type: ignore[arg-type]
         negated = False
-        if self.at_word("not") and self.peek().kind == "ident" and self.peek().text in (
-            "in", *_MATCHERS
+        if (
+            self.at_word("not")
+            and self.peek().kind == "ident"
+            and self.peek().text in ("in", *_MATCHERS)
         ):
             self.advance()
             negated = True
@@ -429,8 +489,10 @@ class _Parser:
             op = self.advance().text
             pat = self.tok
             if pat.kind != "string":
-                raise self.error(f"'{op}' needs a string in quotes, found {self.describe(pat)}",
-                                 expected=['"text"'])
+                raise self.error(
+                    f"'{op}' needs a string in quotes, found {self.describe(pat)}",
+                    expected=['"text"'],
+                )
             self.advance()
             if op == "matches":
                 try:
@@ -438,13 +500,23 @@ class _Parser:
                         warnings.simplefilter("ignore")
                         re.compile(str(pat.value))
                 except re.error as exc:
-                    raise self.error(f"the regular expression does not compile: {exc}", pat,
-                                     code="query_invalid_regex") from None
-            return ast.StringMatch(left, op, str(pat.value), negated,  # type: ignore[arg-type]
-                                   _span(left).to(pat.span))
+                    raise self.error(
+                        f"the regular expression does not compile: {exc}",
+                        pat,
+                        code="query_invalid_regex",
+                    ) from None
+            return ast.StringMatch(
+                left,
+                op,  # type: ignore[arg-type]
+                str(pat.value),
+                negated,
+                _span(left).to(pat.span),
+            )
         if negated:
-            raise self.error("expected 'in', 'contains', 'startswith', 'endswith' or "
-                             f"'matches' after 'not', found {self.describe(self.tok)}")
+            raise self.error(
+                "expected 'in', 'contains', 'startswith', 'endswith' or "
+                f"'matches' after 'not', found {self.describe(self.tok)}"
+            )
         if self.at_word("exists", "missing"):
             word = self.advance()
             return ast.Exists(left, word.text == "missing", _span(left).to(word.span))
@@ -485,8 +557,9 @@ class _Parser:
             self.advance()
             return ast.Const(tok.value, "datetime", tok.span)
         if tok.kind == "duration":
-            raise self.error(f"a duration like '{tok.text}' goes after 'last' or 'within'",
-                             expected=["a value"])
+            raise self.error(
+                f"a duration like '{tok.text}' goes after 'last' or 'within'", expected=["a value"]
+            )
         if self.at_op("("):
             self.advance()
             inner = self.bool_expr()
@@ -500,8 +573,10 @@ class _Parser:
                 self.advance()
                 return ast.Const(None, "null", tok.span)
             return self.path()
-        raise self.error(f"expected a value or a column, found {self.describe(tok)}",
-                         expected=["a column", "a number", '"text"'])
+        raise self.error(
+            f"expected a value or a column, found {self.describe(tok)}",
+            expected=["a column", "a number", '"text"'],
+        )
 
     def path(self) -> ast.Path:
         first = self.advance()
@@ -514,8 +589,10 @@ class _Parser:
                 self.advance()
                 key = self.tok
                 if key.kind != "string":
-                    raise self.error(f"'[' needs a key in quotes, found {self.describe(key)}",
-                                     expected=['["key"]'])
+                    raise self.error(
+                        f"'[' needs a key in quotes, found {self.describe(key)}",
+                        expected=['["key"]'],
+                    )
                 self.advance()
                 self.expect_op("]", "'[\"key\"'")
                 parts.append(str(key.value))

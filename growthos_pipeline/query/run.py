@@ -76,13 +76,15 @@ def snapshot(settings: Settings, as_of: int | None) -> tuple[pl.LazyFrame, int |
     latest = int(table.version())
     version = latest if as_of is None else as_of
     if not 0 <= version <= latest:
-        raise BadRequest("invalid_as_of",
-                         f"as_of must be a lake version between 0 and {latest}, found {as_of}")
+        raise BadRequest(
+            "invalid_as_of", f"as_of must be a lake version between 0 and {latest}, found {as_of}"
+        )
     try:
         return pl.scan_delta(uri, version=version), version
     except DeltaError as exc:  # the version was cleaned up by log retention
-        raise BadRequest("invalid_as_of",
-                         f"lake version {version} is no longer available: {exc}") from None
+        raise BadRequest(
+            "invalid_as_of", f"lake version {version} is no longer available: {exc}"
+        ) from None
 
 
 #: The derived ``profiles`` table, read by ``profile.<name>`` paths.
@@ -149,9 +151,11 @@ def run(
         try:
             frame, version = future.result(timeout=timeout_s)
         except concurrent.futures.TimeoutError:
-            raise Timeout("query_timeout",
-                          f"the query took longer than its {timeout_s:g} s budget; narrow the "
-                          "time range or add filters") from None
+            raise Timeout(
+                "query_timeout",
+                f"the query took longer than its {timeout_s:g} s budget; narrow the "
+                "time range or add filters",
+            ) from None
         finally:
             pool.shutdown(wait=False)
     has_more = frame.height > limit
@@ -182,12 +186,21 @@ def run_for(
     the ``query`` scope, within the deployment's time budget."""
     target = project_id or principal.project_id
     if target is None:
-        raise BadRequest("project_required",
-                         "an org admin key must name the project: send project_id")
+        raise BadRequest(
+            "project_required", "an org admin key must name the project: send project_id"
+        )
     with catalog.connect() as conn:
         require_project(conn, principal, target, "query")
-    result = run(settings, target, text, engine=engine, as_of=as_of, limit=limit, offset=offset,
-                 timeout_s=settings.query_timeout_s)
+    result = run(
+        settings,
+        target,
+        text,
+        engine=engine,
+        as_of=as_of,
+        limit=limit,
+        offset=offset,
+        timeout_s=settings.query_timeout_s,
+    )
     with catalog.begin() as conn:  # the usage_daily asset counts queries run per day
         record_query(conn, target)
     return result

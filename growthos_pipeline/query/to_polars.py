@@ -23,8 +23,9 @@ from growthos_pipeline.query.nodes import FunnelOp, RetentionOp, SessionsOp
 Frames = dict[str, pl.LazyFrame]
 #: The columns of the derived ``profiles`` table that ``profile.<name>`` paths read (an empty
 #: frame of this shape stands in before the table is first built).
-PROFILES_SCHEMA = pl.Schema({"project_id": pl.String, "user_id": pl.String,
-                             "properties": pl.String})
+PROFILES_SCHEMA = pl.Schema(
+    {"project_id": pl.String, "user_id": pl.String, "properties": pl.String}
+)
 _TRUNC = {"MINUTE": "1m", "HOUR": "1h", "DAY": "1d", "WEEK": "1w", "MONTH": "1mo"}
 #: The texts read as numbers: a decimal number with an optional sign and exponent; no
 #: whitespace, underscores, hexadecimal, NaN or inf (the SQL dialects use the same pattern).
@@ -72,8 +73,11 @@ def _cast(node: exp.Cast) -> pl.Expr:
     if target == exp.DataType.Type.DOUBLE:
         if isinstance(node, exp.TryCast):  # a number only when the text is one
             text = expr(inner)
-            return (pl.when(text.str.contains(NUMBER_PATTERN))
-                    .then(text.cast(pl.Float64, strict=False)).otherwise(None))
+            return (
+                pl.when(text.str.contains(NUMBER_PATTERN))
+                .then(text.cast(pl.Float64, strict=False))
+                .otherwise(None)
+            )
         return expr(inner).cast(pl.Float64)
     raise TranslationError(f"cast to {target} is not supported")
 
@@ -222,14 +226,15 @@ def _dedup(frame: pl.LazyFrame, qualify: exp.Qualify) -> pl.LazyFrame:
     # others (the true duplicates, plus any hash collisions) take the exact path below.
     flagged = frame.with_columns(
         pl.struct(keys).hash().is_duplicated().alias(_MAYBE_DUPLICATE)
-        if len(keys) > 1 else pl.col(keys[0]).hash().is_duplicated().alias(_MAYBE_DUPLICATE))
+        if len(keys) > 1
+        else pl.col(keys[0]).hash().is_duplicated().alias(_MAYBE_DUPLICATE)
+    )
     single = flagged.filter(~pl.col(_MAYBE_DUPLICATE))
     maybe = flagged.filter(pl.col(_MAYBE_DUPLICATE))
     order = window.args.get("order")
     if order is not None:  # keep the first row by the window's order (one ascending column)
         (first,) = order.expressions
-        maybe = maybe.filter(pl.col(first.this.name)
-                             == pl.col(first.this.name).min().over(keys))
+        maybe = maybe.filter(pl.col(first.this.name) == pl.col(first.this.name).min().over(keys))
     maybe = maybe.unique(subset=keys, keep="any")
     return pl.concat([single, maybe]).drop(_MAYBE_DUPLICATE)
 
@@ -246,8 +251,13 @@ def _select(node: exp.Select, frames: Frames) -> pl.LazyFrame:
         left_col, right_col = on.this, on.expression
         if left_col.table != left_alias:
             left_col, right_col = right_col, left_col
-        frame = frame.join(right, left_on=left_col.name, right_on=right_col.name,
-                           how="left" if join.side == "LEFT" else "inner", coalesce=False)
+        frame = frame.join(
+            right,
+            left_on=left_col.name,
+            right_on=right_col.name,
+            how="left" if join.side == "LEFT" else "inner",
+            coalesce=False,
+        )
     where = node.args.get("where")
     if where is not None:
         frame = frame.filter(expr(where.this))
@@ -287,32 +297,45 @@ def sessions(frame: pl.LazyFrame, gap_s: int) -> pl.LazyFrame:
         .sort(["_actor", "time", "event_id"])
         .with_columns(_prev=pl.col("time").shift(1).over("_actor"))
         .with_columns(
-            _new=(pl.col("_prev").is_null()
-                  | ((pl.col("time") - pl.col("_prev")).dt.total_microseconds()
-                     > gap_s * 1_000_000))
-            .cast(pl.Int64)
+            _new=(
+                pl.col("_prev").is_null()
+                | ((pl.col("time") - pl.col("_prev")).dt.total_microseconds() > gap_s * 1_000_000)
+            ).cast(pl.Int64)
         )
         .with_columns(_seq=pl.col("_new").cum_sum().over("_actor"))
         .with_columns(_start=pl.col("time").min().over(["_actor", "_seq"]))
         .with_columns(
             session_id=pl.concat_str(
-                [pl.col("_actor"), pl.lit(":"),
-                 pl.col("_start").dt.epoch("s").cast(pl.String)]
+                [pl.col("_actor"), pl.lit(":"), pl.col("_start").dt.epoch("s").cast(pl.String)]
             )
         )
         .drop(["_prev", "_new", "_seq", "_start"])
     )
     both = pl.concat([named, loose], how="diagonal_relaxed")
-    return both.group_by("session_id").agg(
-        pl.col("user_id").min().alias("user_id"),
-        pl.col("time").min().alias("session_start"),
-        pl.col("time").max().alias("session_end"),
-        ((pl.col("time").max() - pl.col("time").min()).dt.total_microseconds() / 1e6)
-        .alias("duration_s"),
-        pl.len().cast(pl.Int64).alias("events"),
-        (pl.col("event_type") == "page_view").sum().cast(pl.Int64).alias("pageviews"),
-    ).select(["session_id", "user_id", "session_start", "session_end", "duration_s", "events",
-              "pageviews"])
+    return (
+        both.group_by("session_id")
+        .agg(
+            pl.col("user_id").min().alias("user_id"),
+            pl.col("time").min().alias("session_start"),
+            pl.col("time").max().alias("session_end"),
+            ((pl.col("time").max() - pl.col("time").min()).dt.total_microseconds() / 1e6).alias(
+                "duration_s"
+            ),
+            pl.len().cast(pl.Int64).alias("events"),
+            (pl.col("event_type") == "page_view").sum().cast(pl.Int64).alias("pageviews"),
+        )
+        .select(
+            [
+                "session_id",
+                "user_id",
+                "session_start",
+                "session_end",
+                "duration_s",
+                "events",
+                "pageviews",
+            ]
+        )
+    )
 
 
 def funnel(frame: pl.LazyFrame, node: FunnelOp) -> pl.LazyFrame:
@@ -326,12 +349,16 @@ def funnel(frame: pl.LazyFrame, node: FunnelOp) -> pl.LazyFrame:
     if by is not None:
         columns.append(expr(by).alias("_group"))
     flagged = frame.select(columns).filter(pl.col("_actor").is_not_null())
+    # The anchor is the actor's first step-1 event: its time is the minimum, and its group
+    # (with ``by``) is taken in (time, event_id) order within the actor only; a global sort
+    # of every step-1 event was the funnel's most expensive step (measured).
     anchors = (
         flagged.filter(pl.col("_s0"))
-        .sort(["_actor", "time", "event_id"])
         .group_by("_actor")
-        .agg(pl.col("time").first().alias("_t0"),
-             *([pl.col("_group").first()] if by is not None else []))
+        .agg(
+            pl.col("time").min().alias("_t0"),
+            *([pl.col("_group").sort_by(["time", "event_id"]).first()] if by is not None else []),
+        )
     )
     reached = anchors
     for i in range(1, len(steps)):
@@ -341,18 +368,21 @@ def funnel(frame: pl.LazyFrame, node: FunnelOp) -> pl.LazyFrame:
             .join(candidates, on="_actor", how="inner")
             .filter(
                 (pl.col("time") > pl.col(f"_t{i - 1}"))
-                & ((pl.col("time") - pl.col("_t0")).dt.total_microseconds()
-                   <= within * 1_000_000)
+                & ((pl.col("time") - pl.col("_t0")).dt.total_microseconds() <= within * 1_000_000)
             )
             .group_by("_actor")
             .agg(pl.col("time").min().alias(f"_t{i}"))
         )
         reached = reached.join(found, on="_actor", how="left")
     keys = ["_group"] if by is not None else []
-    counts = reached.group_by(keys).agg(
-        [pl.col(f"_t{i}").count().cast(pl.Int64).alias(f"_u{i}") for i in range(len(steps))]
-    ) if keys else reached.select(
-        [pl.col(f"_t{i}").count().cast(pl.Int64).alias(f"_u{i}") for i in range(len(steps))]
+    counts = (
+        reached.group_by(keys).agg(
+            [pl.col(f"_t{i}").count().cast(pl.Int64).alias(f"_u{i}") for i in range(len(steps))]
+        )
+        if keys
+        else reached.select(
+            [pl.col(f"_t{i}").count().cast(pl.Int64).alias(f"_u{i}") for i in range(len(steps))]
+        )
     )
     rows = pl.concat(
         [
@@ -361,8 +391,10 @@ def funnel(frame: pl.LazyFrame, node: FunnelOp) -> pl.LazyFrame:
                 pl.lit(i + 1, dtype=pl.Int64).alias("step"),
                 pl.lit(names[i], dtype=pl.String).alias("step_name"),
                 pl.col(f"_u{i}").alias("users"),
-                pl.when(pl.col("_u0") > 0).then(pl.col(f"_u{i}") / pl.col("_u0"))
-                .otherwise(None).alias("conversion"),
+                pl.when(pl.col("_u0") > 0)
+                .then(pl.col(f"_u{i}") / pl.col("_u0"))
+                .otherwise(None)
+                .alias("conversion"),
             )
             for i in range(len(steps))
         ]
@@ -374,8 +406,9 @@ def funnel(frame: pl.LazyFrame, node: FunnelOp) -> pl.LazyFrame:
 
 def _period_index(every: str, cohort: pl.Expr, moment: pl.Expr) -> pl.Expr:
     if every == "MONTH":
-        return ((moment.dt.year() - cohort.dt.year()) * 12
-                + (moment.dt.month().cast(pl.Int32) - cohort.dt.month().cast(pl.Int32)))
+        return (moment.dt.year() - cohort.dt.year()) * 12 + (
+            moment.dt.month().cast(pl.Int32) - cohort.dt.month().cast(pl.Int32)
+        )
     days = (moment.dt.truncate("1d") - cohort).dt.total_days()
     return days // 7 if every == "WEEK" else days
 
@@ -385,7 +418,8 @@ def retention(frame: pl.LazyFrame, node: RetentionOp) -> pl.LazyFrame:
     periods = int(node.args["periods"].to_py())
     unit = _TRUNC[every]
     base = frame.select(
-        _actor().alias("_actor"), pl.col("time"),
+        _actor().alias("_actor"),
+        pl.col("time"),
         expr(node.args["start"]).fill_null(False).alias("_start"),
         expr(node.args["returning"]).fill_null(False).alias("_return"),
     ).filter(pl.col("_actor").is_not_null())
@@ -402,14 +436,16 @@ def retention(frame: pl.LazyFrame, node: RetentionOp) -> pl.LazyFrame:
         .filter(pl.col("time") >= pl.col("_first"))
         .with_columns(
             _period_index(every, pl.col("cohort"), pl.col("time").dt.truncate(unit))
-            .cast(pl.Int64).alias("period")
+            .cast(pl.Int64)
+            .alias("period")
         )
         .filter(pl.col("period").is_between(0, periods))
         .group_by(["cohort", "period"])
         .agg(pl.col("_actor").n_unique().cast(pl.Int64).alias("users"))
     )
-    grid = sizes.join(pl.LazyFrame({"period": list(range(periods + 1))},
-                                   schema={"period": pl.Int64}), how="cross")
+    grid = sizes.join(
+        pl.LazyFrame({"period": list(range(periods + 1))}, schema={"period": pl.Int64}), how="cross"
+    )
     return (
         grid.join(returns, on=["cohort", "period"], how="left")
         .with_columns(pl.col("users").fill_null(0))
@@ -437,7 +473,7 @@ def to_polars(tree: exp.Select, sources: Frames) -> pl.LazyFrame:
     frames = dict(sources)
     frames.setdefault("profiles", pl.LazyFrame(schema=PROFILES_SCHEMA))
     with_ = tree.args.get("with_") or tree.args.get("with")
-    for cte in (with_.expressions if with_ is not None else []):
+    for cte in with_.expressions if with_ is not None else []:
         frames[cte.alias] = relation(cte.this, frames)
     final = tree.copy()
     final.set("with_", None)

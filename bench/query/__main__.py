@@ -1,0 +1,5 @@
+import sys
+
+from bench.query.runner import main
+
+sys.exit(main())
