@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 from pydantic import SecretStr
 
 from growthos_pipeline.catalog.database import Catalog

@@ -7,7 +7,7 @@ import statistics
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from growthos_pipeline.lake.read import read_events
