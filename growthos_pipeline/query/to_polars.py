@@ -348,7 +348,9 @@ def funnel(frame: pl.LazyFrame, node: FunnelOp) -> pl.LazyFrame:
     columns += [step.fill_null(False).alias(f"_s{i}") for i, step in enumerate(steps)]
     if by is not None:
         columns.append(expr(by).alias("_group"))
-    flagged = frame.select(columns).filter(pl.col("_actor").is_not_null())
+    # Every step reads this frame: cache it, or the scan, dedup and identity join upstream
+    # run once per step.
+    flagged = frame.select(columns).filter(pl.col("_actor").is_not_null()).cache()
     # The anchor is the actor's first step-1 event: its time is the minimum, and its group
     # (with ``by``) is taken in (time, event_id) order within the actor only; a global sort
     # of every step-1 event was the funnel's most expensive step (measured).
@@ -417,12 +419,16 @@ def retention(frame: pl.LazyFrame, node: RetentionOp) -> pl.LazyFrame:
     every = node.args["every"].name.upper()
     periods = int(node.args["periods"].to_py())
     unit = _TRUNC[every]
-    base = frame.select(
-        _actor().alias("_actor"),
-        pl.col("time"),
-        expr(node.args["start"]).fill_null(False).alias("_start"),
-        expr(node.args["returning"]).fill_null(False).alias("_return"),
-    ).filter(pl.col("_actor").is_not_null())
+    base = (
+        frame.select(
+            _actor().alias("_actor"),
+            pl.col("time"),
+            expr(node.args["start"]).fill_null(False).alias("_start"),
+            expr(node.args["returning"]).fill_null(False).alias("_return"),
+        )
+        .filter(pl.col("_actor").is_not_null())
+        .cache()
+    )  # read twice: compute once
     firsts = (
         base.filter(pl.col("_start"))
         .group_by("_actor")
