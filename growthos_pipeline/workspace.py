@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,7 +92,7 @@ class Answer:
     end: datetime | None
 
 
-class Workspace:
+class Workspace(ABC):
     """One project, queried from Python. Open one with :func:`open` or :func:`connect`."""
 
     project_id: str | None
@@ -104,6 +105,7 @@ class Workspace:
         """The lake version the last answer read (None before the first answer or event)."""
         return self.last.lake_version if self.last is not None else None
 
+    @abstractmethod
     def query(
         self,
         text: str,
@@ -133,8 +135,8 @@ class Workspace:
         >>> ws.query("last 7d | count by _device_type").columns
         ['_device_type', 'count']
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def scan(self, text: str, *, as_of: int | None = None) -> pl.LazyFrame:
         """The query as a Polars LazyFrame, not yet collected (the lazy twin of :meth:`query`).
 
@@ -146,8 +148,8 @@ class Workspace:
         >>> lazy.collect_schema().names()
         ['event_type', 'count']
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def events(self, *, as_of: int | None = None) -> pl.LazyFrame:
         """The project's raw events (one row per insert_id) as a LazyFrame.
 
@@ -158,7 +160,6 @@ class Workspace:
         >>> ws.events().select("event_type", "time").collect().height > 0
         True
         """
-        raise NotImplementedError
 
     def sql(self, text: str, *, dialect: str = "duckdb", pretty: bool = True) -> str:
         """The compiled query as SQL text for ``dialect`` (duckdb, spark, clickhouse, trino).
