@@ -261,22 +261,22 @@ class LocalWorkspace(Workspace):
 
     def scan(self, text: str, *, as_of: int | None = None) -> pl.LazyFrame:
         from growthos_pipeline.query import guard
-        from growthos_pipeline.query.run import snapshot
+        from growthos_pipeline.query.run import open_snapshot
         from growthos_pipeline.query.to_polars import to_polars
 
         compiled = compile_query(text, self.project_id)
         guard.check(compiled.tree, self.project_id)
-        events, version = snapshot(self.settings, as_of)
+        snap = open_snapshot(self.settings, self.project_id, as_of)
         self._remember(
             text,
             compiled,
-            lake_version=version,
+            lake_version=snap.version,
             engine="polars",
             rows=0,
             has_more=False,
             limit=MAX_ROWS,
         )
-        return to_polars(compiled.tree, {"events": events})
+        return to_polars(compiled.tree, snap.frames, dedup_dates=snap.dedup_dates)
 
     def events(self, *, as_of: int | None = None) -> pl.LazyFrame:
         from growthos_pipeline.lake.read import scan_events

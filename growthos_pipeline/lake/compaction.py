@@ -30,9 +30,11 @@ fsync on a local disk, and a lost compacted file would lose the whole partition)
 retention, and vacuums data files removed longer than ``retention_hours`` ago.
 :func:`expire_partitions` applies a project's ``retention_days``.
 
-Duplicates are dropped within one ``(project_id, event_date)`` partition; two copies of an
-``insert_id`` whose event times fall on different UTC days stay in the lake and are counted
-once by :func:`growthos_pipeline.lake.read.scan_events`, which deduplicates across the project.
+Duplicates are dropped within one ``(project_id, event_date)`` partition, which is the scope
+of the dedup everywhere (queries and :func:`growthos_pipeline.lake.read.scan_events` count two
+copies of an ``insert_id`` whose event times fall on different UTC days twice). A compacted
+partition is one file without duplicates, so queries read it without deduplicating
+(:mod:`growthos_pipeline.lake.partitions`).
 
 Examples
 --------

@@ -157,10 +157,10 @@ def read_table(settings: Settings, spec: DerivedTable, project_id: str) -> pl.Da
 
 
 def project_events(settings: Settings, project_id: str) -> pl.LazyFrame:
-    """The project's events, one row per insert_id: the copy with the smallest event_id, as
-    the query compiler keeps it."""
+    """The project's events, one row per (event_date, insert_id): the copy with the smallest
+    event_id, as the query compiler keeps it."""
     return (
         scan_events(settings, project_id, dedup=False)
         .sort("event_id")
-        .unique(subset=["insert_id"], keep="first", maintain_order=True)
+        .unique(subset=["event_date", "insert_id"], keep="first", maintain_order=True)
     )

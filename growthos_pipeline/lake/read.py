@@ -1,7 +1,9 @@
 """Reading the lake: one project's events as a Polars LazyFrame over a Delta snapshot.
 
-Rows that share an ``insert_id`` (a client retry, a duplicate sent minutes apart or across a
-restart) count once: the scan keeps one of them.
+Rows that share an ``insert_id`` on the same UTC day of event time (a client retry, a
+duplicate sent minutes apart or across a restart: a retry resends the same payload, so the same
+client time) count once: the scan keeps one of them. Two copies whose event times fall on
+different UTC days count twice, as in queries (``docs/query.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ def events_version(settings: Settings) -> int | None:
 def scan_events(
     settings: Settings, project_id: str, *, as_of: int | None = None, dedup: bool = True
 ) -> pl.LazyFrame:
-    """The project's events, one row per insert_id (the Delta snapshot ``as_of`` or latest)."""
+    """The project's events, one row per (event_date, insert_id) (the Delta snapshot
+    ``as_of`` or latest)."""
     from growthos_pipeline.events.model import LAKE_SCHEMA
 
     uri = events_uri(settings)
@@ -32,7 +35,7 @@ def scan_events(
         return pl.LazyFrame(schema=pl.Schema(pl.DataFrame(LAKE_SCHEMA.empty_table()).schema))
     frame = pl.scan_delta(uri, version=as_of).filter(pl.col("project_id") == project_id)
     if dedup:
-        frame = frame.unique(subset=["insert_id"], keep="first", maintain_order=True)
+        frame = frame.unique(subset=["event_date", "insert_id"], keep="first", maintain_order=True)
     return frame
 
 

@@ -5,7 +5,7 @@ The tree is a chain of CTEs, one per step of the pipeline, ending in ``SELECT * 
 ===============  ===========================================================================
 CTE              what it holds
 ===============  ===========================================================================
-``_events``      the project's events in the time range, one row per insert_id
+``_events``      the project's events in the time range, one row per (event_date, insert_id)
 ``_ids``         device -> user from identify/alias calls (only when users are counted)
 ``_base``        events with ``user_id`` resolved through ``_ids``
 ``_profiles``    the project's rows of the derived ``profiles`` table (only for profile.*)
@@ -301,11 +301,14 @@ class _Compiler:
             .where(exp.GTE(this=_col("time"), expression=_ts(start)), copy=False)
             .where(exp.LT(this=_col("time"), expression=_ts(end)), copy=False)
         )
-        # One row per insert_id (duplicates of a retried event count once); the earliest
-        # event_id is kept, so every engine and every run keeps the same copy.
+        # One row per insert_id and UTC day (the project is already filtered): a retry resends
+        # the same payload with the same client time, so its copies land on the same day
+        # (PostHog's storage dedups on a key that includes the date, too). The earliest
+        # event_id is kept, so every engine and every run keeps the same copy. Scoping the key
+        # to the day is what lets the Polars path skip the dedup on single-file partitions.
         dedup = exp.Window(
             this=exp.RowNumber(),
-            partition_by=[_col("insert_id")],
+            partition_by=[_col("event_date"), _col("insert_id")],
             order=exp.Order(
                 expressions=[exp.Ordered(this=_col("event_id"), desc=False, nulls_first=False)]
             ),

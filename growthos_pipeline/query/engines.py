@@ -36,6 +36,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from growthos_pipeline.events.model import LAKE_SCHEMA
+from growthos_pipeline.lake.partitions import multi_file_dates
 from growthos_pipeline.lake.tables import events_uri, table_uri
 from growthos_pipeline.query.compile import Compiled
 from growthos_pipeline.query.dialects import prepare, render
@@ -108,7 +109,8 @@ def _polars(
     sources = {"events": events}
     if profiles is not None:
         sources["profiles"] = pl.LazyFrame(pl.from_arrow(profiles))
-    return to_polars(compiled.tree, sources).collect()
+    dates = multi_file_dates(table, compiled.project_id) if table is not None else []
+    return to_polars(compiled.tree, sources, dedup_dates=dates).collect()
 
 
 # ---- DuckDB -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 import polars as pl
@@ -26,6 +26,7 @@ from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.query_usage import record_query
 from growthos_pipeline.errors import BadRequest, Timeout
 from growthos_pipeline.events.model import LAKE_SCHEMA
+from growthos_pipeline.lake.partitions import multi_file_dates
 from growthos_pipeline.lake.tables import events_uri, table_uri
 from growthos_pipeline.query import guard
 from growthos_pipeline.query.compile import Compiled, compile_query
@@ -65,13 +66,13 @@ def _empty_events() -> pl.LazyFrame:
     return pl.DataFrame(LAKE_SCHEMA.empty_table()).lazy()
 
 
-def snapshot(settings: Settings, as_of: int | None) -> tuple[pl.LazyFrame, int | None]:
-    """The events table as of ``as_of`` (or the latest version), and that version."""
+def _table(settings: Settings, as_of: int | None) -> tuple[DeltaTable | None, int | None]:
+    """The events table loaded at ``as_of`` (or the latest version), and that version."""
     uri = events_uri(settings)
     if not DeltaTable.is_deltatable(uri):
         if as_of is not None:
             raise BadRequest("invalid_as_of", f"the lake has no version {as_of} yet")
-        return _empty_events(), None
+        return None, None
     table = DeltaTable(uri)
     latest = int(table.version())
     version = latest if as_of is None else as_of
@@ -79,12 +80,20 @@ def snapshot(settings: Settings, as_of: int | None) -> tuple[pl.LazyFrame, int |
         raise BadRequest(
             "invalid_as_of", f"as_of must be a lake version between 0 and {latest}, found {as_of}"
         )
-    try:
-        return pl.scan_delta(uri, version=version), version
-    except DeltaError as exc:  # the version was cleaned up by log retention
-        raise BadRequest(
-            "invalid_as_of", f"lake version {version} is no longer available: {exc}"
-        ) from None
+    if version != latest:
+        try:
+            table.load_as_version(version)
+        except DeltaError as exc:  # the version was cleaned up by log retention
+            raise BadRequest(
+                "invalid_as_of", f"lake version {version} is no longer available: {exc}"
+            ) from None
+    return table, version
+
+
+def snapshot(settings: Settings, as_of: int | None) -> tuple[pl.LazyFrame, int | None]:
+    """The events table as of ``as_of`` (or the latest version), and that version."""
+    table, version = _table(settings, as_of)
+    return (_empty_events() if table is None else pl.scan_delta(table)), version
 
 
 #: The derived ``profiles`` table, read by ``profile.<name>`` paths.
@@ -105,6 +114,28 @@ def sources(settings: Settings, as_of: int | None) -> tuple[dict[str, pl.LazyFra
     latest), and the events version."""
     events, version = snapshot(settings, as_of)
     return {"events": events, PROFILES_TABLE: profiles_frame(settings)}, version
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a query reads: the lake tables, the events version, and the event_dates of the
+    project whose rows can share an insert_id (the partitions of several files in that same
+    version; see :mod:`growthos_pipeline.lake.partitions`)."""
+
+    frames: dict[str, pl.LazyFrame]
+    version: int | None
+    dedup_dates: list[date]
+
+
+def open_snapshot(settings: Settings, project_id: str, as_of: int | None) -> Snapshot:
+    """The events table as of ``as_of`` (or the latest) for ``project_id``, with the
+    ``profiles`` table (latest) and the dates to deduplicate, all from one loaded version."""
+    table, version = _table(settings, as_of)
+    if table is None:
+        events, dates = _empty_events(), []
+    else:
+        events, dates = pl.scan_delta(table), multi_file_dates(table, project_id)
+    return Snapshot({"events": events, PROFILES_TABLE: profiles_frame(settings)}, version, dates)
 
 
 def run(
@@ -134,9 +165,9 @@ def run(
 
     def work() -> tuple[pl.DataFrame, int | None]:
         if engine == "polars":
-            frames, version = sources(settings, as_of)
-            lazy = to_polars(compiled.tree, frames)
-            return lazy.slice(offset, limit + 1).collect(), version
+            snap = open_snapshot(settings, project_id, as_of)
+            lazy = to_polars(compiled.tree, snap.frames, dedup_dates=snap.dedup_dates)
+            return lazy.slice(offset, limit + 1).collect(), snap.version
         from growthos_pipeline.query.engines import execute
 
         _, version = snapshot(settings, as_of)  # validates as_of, names the version read

@@ -11,7 +11,7 @@ are 64-bit, sorts put nulls last, ``COUNT(DISTINCT x)`` ignores nulls.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -214,12 +214,8 @@ def _sort(frame: pl.LazyFrame, order: exp.Order | None) -> pl.LazyFrame:
 _MAYBE_DUPLICATE = "__maybe_duplicate"
 
 
-def _dedup(frame: pl.LazyFrame, qualify: exp.Qualify) -> pl.LazyFrame:
-    cond = qualify.this
-    window = cond.this if isinstance(cond, exp.EQ) else None
-    if not isinstance(window, exp.Window) or not isinstance(window.this, exp.RowNumber):
-        raise TranslationError("only the insert_id dedup is supported in QUALIFY")
-    keys = [p.name for p in window.args.get("partition_by") or []]
+def _dedup_rows(frame: pl.LazyFrame, window: exp.Window, keys: list[str]) -> pl.LazyFrame:
+    """One row per ``keys`` (the first by the window's order), exactly."""
     # Duplicates are rare, and a window or unique over every row's string key is the most
     # expensive step of a query (measured: 3x the rest). So the rows whose key hashes to a
     # value no other row has are kept as they are (they cannot have a duplicate); only the
@@ -239,7 +235,31 @@ def _dedup(frame: pl.LazyFrame, qualify: exp.Qualify) -> pl.LazyFrame:
     return pl.concat([single, maybe]).drop(_MAYBE_DUPLICATE)
 
 
-def _select(node: exp.Select, frames: Frames) -> pl.LazyFrame:
+def _dedup(
+    frame: pl.LazyFrame, qualify: exp.Qualify, dedup_dates: Collection[date] | None
+) -> pl.LazyFrame:
+    cond = qualify.this
+    window = cond.this if isinstance(cond, exp.EQ) else None
+    if not isinstance(window, exp.Window) or not isinstance(window.this, exp.RowNumber):
+        raise TranslationError("only the insert_id dedup is supported in QUALIFY")
+    keys = [p.name for p in window.args.get("partition_by") or []]
+    if dedup_dates is None or "event_date" not in keys:
+        return _dedup_rows(frame, window, keys)
+    # Only the dates whose partition has several files can hold duplicates (one file never
+    # does: see growthos_pipeline.lake.partitions). The rows of the other dates pass through
+    # untouched, so their scan does not even read insert_id; the two branches filter the scan
+    # on disjoint dates, which keeps Polars from merging them into one shared scan.
+    if not dedup_dates:
+        return frame
+    dates = pl.Series(sorted(dedup_dates), dtype=pl.Date).implode()
+    clean = frame.filter(~pl.col("event_date").is_in(dates))
+    shared = _dedup_rows(frame.filter(pl.col("event_date").is_in(dates)), window, keys)
+    return pl.concat([clean, shared])
+
+
+def _select(
+    node: exp.Select, frames: Frames, dedup_dates: Collection[date] | None = None
+) -> pl.LazyFrame:
     source = node.args["from_"].this
     frame = frames[source.name]
     for join in node.args.get("joins") or []:
@@ -263,7 +283,7 @@ def _select(node: exp.Select, frames: Frames) -> pl.LazyFrame:
         frame = frame.filter(expr(where.this))
     qualify = node.args.get("qualify")
     if qualify is not None:
-        frame = _dedup(frame, qualify)
+        frame = _dedup(frame, qualify, dedup_dates)
     projections = node.expressions
     names = [_output_name(p) for p in projections if not isinstance(p, exp.Star)]
     group = node.args.get("group")
@@ -460,10 +480,13 @@ def retention(frame: pl.LazyFrame, node: RetentionOp) -> pl.LazyFrame:
     )
 
 
-def relation(node: exp.Expression, frames: Frames) -> pl.LazyFrame:
-    """One CTE body (or the final select) as a LazyFrame."""
+def relation(
+    node: exp.Expression, frames: Frames, dedup_dates: Collection[date] | None = None
+) -> pl.LazyFrame:
+    """One CTE body (or the final select) as a LazyFrame (``dedup_dates``: see
+    :func:`to_polars`)."""
     if isinstance(node, exp.Select):
-        return _select(node, frames)
+        return _select(node, frames, dedup_dates)
     if isinstance(node, SessionsOp):
         return sessions(frames[node.this.name], int(node.args["gap"].to_py()))
     if isinstance(node, FunnelOp):
@@ -473,15 +496,24 @@ def relation(node: exp.Expression, frames: Frames) -> pl.LazyFrame:
     raise TranslationError(f"no Polars translation for a {type(node).__name__} relation")
 
 
-def to_polars(tree: exp.Select, sources: Frames) -> pl.LazyFrame:
+def to_polars(
+    tree: exp.Select, sources: Frames, *, dedup_dates: Collection[date] | None = None
+) -> pl.LazyFrame:
     """The compiled tree over ``sources`` (``{"events": <LazyFrame>}``, and ``profiles`` when
-    the query reads ``profile.<name>``: empty, so null, when not given) as one LazyFrame."""
+    the query reads ``profile.<name>``: empty, so null, when not given) as one LazyFrame.
+
+    ``dedup_dates`` are the event_dates whose rows may share an insert_id: for a scan of a
+    Delta snapshot, the dates whose partition has several files
+    (:func:`growthos_pipeline.lake.partitions.multi_file_dates` on the same snapshot). Rows of
+    other dates skip the dedup. None (the default, and the safe choice for any other source)
+    deduplicates every row.
+    """
     frames = dict(sources)
     frames.setdefault("profiles", pl.LazyFrame(schema=PROFILES_SCHEMA))
     with_ = tree.args.get("with_") or tree.args.get("with")
     for cte in with_.expressions if with_ is not None else []:
-        frames[cte.alias] = relation(cte.this, frames)
+        frames[cte.alias] = relation(cte.this, frames, dedup_dates)
     final = tree.copy()
     final.set("with_", None)
     final.set("with", None)
-    return relation(final, frames)
+    return relation(final, frames, dedup_dates)

@@ -1,7 +1,11 @@
 """A deterministic events lake for the query tests, written through the real ingest path.
 
 :func:`build_lake` sends a few thousand events over ~56 days for three projects through
-``build_event`` and the ``Ingestor`` (WAL -> flush -> Delta), with: JSON properties holding
+``build_event`` and the ``Ingestor`` (WAL -> flush -> Delta), in two deliveries, so the lake
+has both layouts the query engine treats differently: partitions of one file (whose retries
+came in the first delivery and were dropped by the flusher within its commit) and partitions
+of two files, where late retries in the second delivery duplicate rows of the first (see
+:mod:`growthos_pipeline.lake.partitions`). With: JSON properties holding
 numbers, strings, numeric strings (``"42.5"``, ``" 7"``, ``"1_000"``), nested objects, arrays,
 booleans and nulls; retried events (the same insert_id with identical content, sometimes in
 another request); identify calls before and after login (and a device later used by a second
@@ -111,9 +115,21 @@ FLOW = ["page_view", "page_view", "click", "add_to_cart", "checkout", "purchase"
 
 def generate(seed: int = 7) -> list[Event]:
     """The events (duplicates included), in the order they are sent."""
+    first, late = deliveries(seed)
+    return first + late
+
+
+#: Retries of events on days whose ordinal is a multiple of this come late (a second file).
+LATE_EVERY = 3
+
+
+def deliveries(seed: int = 7) -> tuple[list[Event], list[Event]]:
+    """The events in two deliveries: every event and the retries of events on most days, then
+    the retries of events on every :data:`LATE_EVERY`-th day."""
     rng = random.Random(seed)
     start = NOW - timedelta(days=DAYS)
     events: list[Event] = []
+    late: list[Event] = []
     sent: dict[str, list[tuple[IngestContext, dict[str, Any]]]] = {p: [] for p in PROJECTS}
     for project in PROJECTS:
         size = {"p1": 2600, "p2": 500, "p3": 200}[project]
@@ -181,8 +197,10 @@ def generate(seed: int = 7) -> list[Event]:
     for project in PROJECTS:  # retries: the same insert_id and content, sent again
         for ctx, args in rng.sample(sent[project], k=len(sent[project]) // 25):
             if args["insert_id"] is not None:
-                events.append(build_event(ctx, **args))
-    return events
+                retry = build_event(ctx, **args)
+                day = retry.time // 86_400_000_000
+                (late if day % LATE_EVERY == 0 else events).append(retry)
+    return events, late
 
 
 def build_lake(data_dir: Path, seed: int = 7) -> Settings:
@@ -191,10 +209,10 @@ def build_lake(data_dir: Path, seed: int = 7) -> Settings:
     ingestor = Ingestor(settings)
     ingestor.start()
     try:
-        events = generate(seed)
-        for offset in range(0, len(events), 500):
-            ingestor.accept_sync(events[offset : offset + 500])
-        ingestor.flush_now()
+        for delivery in deliveries(seed):
+            for offset in range(0, len(delivery), 500):
+                ingestor.accept_sync(delivery[offset : offset + 500])
+            ingestor.flush_now()
     finally:
         ingestor.stop()
     return settings
