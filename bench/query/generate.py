@@ -1,8 +1,17 @@
 """Generated events for the query benchmark: 10 million by default, 30 days, realistic skew.
 
-The events are written straight into a Delta table in the lake's layout
-(``<data_dir>/lake/events``, partitioned by ``project_id`` and ``event_date``, the real table's
-schema and statistics settings), so the query path reads exactly what it reads in production.
+The events go into a Delta table in the lake's layout (``<data_dir>/lake/events``, partitioned
+by ``project_id`` and ``event_date``, the real table's schema and statistics settings) and the
+lake is then left as production leaves it (see :func:`write_lake`), so the query path reads
+exactly what it reads there:
+
+* closed days are compacted by the product's own compaction
+  (:func:`growthos_pipeline.lake.compaction.compact`, as the hourly job does): one sorted file
+  per partition, retried duplicates dropped;
+* the last day is the not-yet-compacted tail: two appended files per partition, each free of
+  duplicate insert_ids as the flusher writes them (it drops repeats within a commit), the
+  second holding the day's later events plus retries of events already in the first, so the
+  query-time dedup runs on real duplicates and is measured too.
 
 The shape, all drawn with numpy and assembled with Polars (vectorised; about a minute):
 
@@ -17,7 +26,8 @@ The shape, all drawn with numpy and assembled with Polars (vectorised; about a m
   inactivity); 5% of sessions belong to a second project;
 * JSON properties: amounts (a few as strings or null), coupons on some purchases, nested
   ``item.sku``; user properties with a ``plan`` on part of the events;
-* 0.2% of events are retried duplicates (same ``insert_id``, new ``event_id``).
+* 0.2% of events are retried duplicates (same ``insert_id`` and client time, new
+  ``event_id``, received a second later).
 
 The table is cached under ``bench/.data/`` keyed by the generator's parameters.
 
@@ -42,7 +52,9 @@ import polars as pl
 from deltalake import write_deltalake
 
 from growthos_pipeline.events.model import LAKE_SCHEMA, PARTITION_BY
-from growthos_pipeline.lake.tables import ensure_events_table
+from growthos_pipeline.lake.compaction import compact
+from growthos_pipeline.lake.tables import ensure_events_table, events_uri
+from growthos_pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
@@ -148,7 +160,7 @@ class Spec:
     events: int = 10_000_000
     users: int = 300_000
     seed: int = 7
-    version: int = 2  # bump when the generator's output changes
+    version: int = 3  # bump when the generator's output changes
 
     @property
     def key(self) -> str:
@@ -420,6 +432,59 @@ def data_dir(spec: Spec) -> Path:
     return DATA / spec.key
 
 
+#: Days at the end of the data left as the flusher writes them (not compacted yet).
+TAIL_DAYS = 1
+#: Within a tail day, events before this hour (UTC) are in its first appended file.
+TAIL_SPLIT_HOUR = 18
+
+
+def _append(uri: str, frame: pl.DataFrame) -> None:
+    write_deltalake(
+        uri, frame.to_arrow().cast(LAKE_SCHEMA), mode="append", partition_by=PARTITION_BY
+    )
+
+
+def _is_retry() -> pl.Expr:
+    return pl.col("event_id").str.ends_with("r")
+
+
+def write_lake(frame: pl.DataFrame, folder: Path, *, log: bool = True) -> None:
+    """``frame`` as the lake of ``folder``: closed days compacted, the last day a tail of two
+    flusher-like files with retried duplicates across them."""
+    settings = Settings(data_dir=folder)
+    uri = events_uri(settings)
+    ensure_events_table(uri)
+    started = time.perf_counter()
+    tail_start = (NOW - timedelta(days=TAIL_DAYS)).date()
+    closed = frame.filter(pl.col("event_date") < tail_start)
+    _append(uri, closed)  # raw, duplicates included: compaction below cleans it up
+    partitions = closed.select("project_id", "event_date").unique().sort(pl.all()).rows()
+    dropped = 0
+    for project_id, day in partitions:
+        dropped += compact(settings, project_id, day, now=NOW).duplicates_dropped
+    if log:
+        print(
+            f"wrote and compacted {len(partitions)} closed partitions in "
+            f"{time.perf_counter() - started:.1f} s ({dropped:,} duplicates dropped)",
+            flush=True,
+        )
+    tail = frame.filter(pl.col("event_date") >= tail_start)
+    early = pl.col("time").dt.hour() < TAIL_SPLIT_HOUR
+    first = tail.filter(early & ~_is_retry())
+    # The second commit: the later events, and every retry (those of events in the first file
+    # make the cross-file duplicates); repeats within the commit dropped, as the flusher does.
+    second = (
+        tail.filter(~(early & ~_is_retry()))
+        .sort("received_at", maintain_order=True)
+        .unique(subset=["project_id", "insert_id"], keep="first", maintain_order=True)
+    )
+    _append(uri, first)
+    _append(uri, second)
+    if log:
+        cross = second.filter(_is_retry()).height
+        print(f"tail: {first.height:,} + {second.height:,} rows ({cross:,} retries)", flush=True)
+
+
 def ensure(spec: Spec, *, rebuild: bool = False, log: bool = True) -> Path:
     """The data folder holding ``lake/events`` for ``spec``, generated when not cached."""
     folder = data_dir(spec)
@@ -434,13 +499,6 @@ def ensure(spec: Spec, *, rebuild: bool = False, log: bool = True) -> Path:
             f"generated {frame.height:,} events in {time.perf_counter() - started:.1f} s",
             flush=True,
         )
-    uri = folder / "lake" / "events"
-    ensure_events_table(str(uri))
-    written = time.perf_counter()
-    write_deltalake(
-        str(uri), frame.to_arrow().cast(LAKE_SCHEMA), mode="append", partition_by=PARTITION_BY
-    )
-    if log:
-        print(f"wrote the Delta table in {time.perf_counter() - written:.1f} s: {uri}", flush=True)
+    write_lake(frame, folder, log=log)
     marker.write_text(f"{frame.height}\n")
     return folder

@@ -4,11 +4,14 @@
 
 1. generates (or reuses from ``bench/.data/``) the events table, 10 million events over 30 days;
 2. times each query of :mod:`bench.query.queries` on (a) the product path,
-   :func:`growthos_pipeline.query.run.run` with ``engine="polars"`` and a fixed ``now``, and
+   :func:`growthos_pipeline.query.run.run` with ``engine="polars"`` and a fixed ``now``,
    (b) DuckDB running the hand-written SQL over ``read_parquet`` of the Delta snapshot's files
-   (file list taken once, as an analyst would), warm-up first, then ``--reps`` repetitions,
-   alternating engines;
-3. checks that both engines return the same rows (floats to 9 significant digits);
+   (file list taken once, as an analyst would), deduplicating every row in range as the DSL
+   defines it, and (c) the same SQL without any dedup (a floor: it does not know which rows
+   are duplicates, so it can count retried copies), warm-up first, then ``--reps``
+   repetitions, alternating engines;
+3. checks that (a) and (b) return the same rows (floats to 9 significant digits), and reports
+   whether (c) does too;
 4. times compile overhead (parse + compile + guard) over many runs;
 5. prints a Markdown report and writes it with the raw figures to ``bench/query/out/``.
 
@@ -33,11 +36,12 @@ from typing import Any
 import deltalake
 import duckdb
 import polars as pl
+import pyarrow as pa
 import sqlglot
 from deltalake import DeltaTable
 
 from bench.query.generate import NOW, PROJECT, Spec, ensure
-from bench.query.queries import QUERIES, Query
+from bench.query.queries import DEDUP, QUERIES, Query
 from growthos_pipeline.lake.tables import events_uri
 from growthos_pipeline.query import guard
 from growthos_pipeline.query.compile import compile_query
@@ -55,10 +59,12 @@ class Figures:
     dsl: str
     polars_ms: list[float] = field(default_factory=list)
     duckdb_ms: list[float] = field(default_factory=list)
+    nodedup_ms: list[float] = field(default_factory=list)
     compile_ms: float = 0.0
     rows: int = 0
     same: bool = False
     diff: str = ""
+    nodedup_same: bool = False
 
     @property
     def ratio(self) -> float:
@@ -128,34 +134,54 @@ def bench(
     for query in queries:
         fig = Figures(query.name, query.dsl)
         sql = query.sql.replace("{src}", src)
+        dedup_sql, plain_sql = sql.replace("{dedup}", DEDUP), sql.replace("{dedup}", "")
 
         def polars_once(text: str = query.dsl) -> pl.DataFrame:
             return run(settings, PROJECT, text, now=NOW).frame
 
-        def duck_once(sql: str = sql) -> pl.DataFrame:
+        def duck_once(sql: str) -> pl.DataFrame:
             return pl.from_arrow(con.sql(sql).to_arrow_table())  # type: ignore[return-value]
 
-        polars_frame, duck_frame = polars_once(), duck_once()  # warm-up, and the answers
+        polars_frame = polars_once()  # warm-up, and the answers
+        duck_frame, plain_frame = duck_once(dedup_sql), duck_once(plain_sql)
         fig.diff = compare(polars_frame, duck_frame)
         fig.same = not fig.diff
+        fig.nodedup_same = not compare(polars_frame, plain_frame)
         fig.rows = polars_frame.height
         for _ in range(reps):
             started = time.perf_counter()
             polars_once()
             fig.polars_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            duck_once()
+            duck_once(dedup_sql)
             fig.duckdb_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            duck_once(plain_sql)
+            fig.nodedup_ms.append((time.perf_counter() - started) * 1000)
         fig.compile_ms = time_compile(query.dsl, compile_runs)
         if log:
             print(
                 f"{query.name:32s} polars {median(fig.polars_ms):8.1f} ms  duckdb "
-                f"{median(fig.duckdb_ms):8.1f} ms  ratio {fig.ratio:5.2f}  compile "
+                f"{median(fig.duckdb_ms):8.1f} ms  no-dedup {median(fig.nodedup_ms):8.1f} ms  "
+                f"ratio {fig.ratio:5.2f}  compile "
                 f"{fig.compile_ms:5.2f} ms  {'same' if fig.same else 'DIFF: ' + fig.diff}",
                 flush=True,
             )
         out.append(fig)
     return out
+
+
+def describe_layout(table: DeltaTable) -> str:
+    """Files per partition, read from the snapshot: how much of the lake needs the dedup."""
+    adds = pl.DataFrame(pa.table(table.get_add_actions(flatten=True)))
+    per = adds.group_by("partition.project_id", "partition.event_date").len()
+    multi = per.filter(pl.col("len") > 1)
+    return (
+        f"{adds.height} files in {per.height} partitions (project x day); "
+        f"{per.height - multi.height} partitions of one compacted file, {multi.height} of "
+        f"{', '.join(str(n) for n in sorted(set(multi['len'].to_list()))) or '-'} files "
+        "(the uncompacted tail, with retried duplicates across its files)"
+    )
 
 
 def machine() -> dict[str, str]:
@@ -182,29 +208,40 @@ def machine() -> dict[str, str]:
 
 
 def report(
-    figures: list[Figures], spec: Spec, reps: int, facts: dict[str, str], events: int, size: str
+    figures: list[Figures],
+    spec: Spec,
+    reps: int,
+    facts: dict[str, str],
+    events: int,
+    size: str,
+    layout: str,
 ) -> str:
     lines = [
         f"Run {facts['date']}; {facts['cpu']}, {facts['memory']} RAM; {facts['os']}; "
         f"Python {facts['python']}; {facts['versions']}; {facts.get('load', '')}.",
         "",
         f"Data: {events:,} rows ({spec.events:,} events + retried duplicates; {size} of "
-        f"Parquet), 30 days to {NOW:%Y-%m-%d}, 60 partitions (2 projects x 30 days), one "
-        f"file per partition; queries for `{PROJECT}` (95% of rows) at now = "
-        f"{NOW:%Y-%m-%dT%H:%MZ}. {reps} timed repetitions per query after a warm-up, engines "
-        "alternating. Polars = `run(settings, project, text, now=...)` end to end (compile, "
-        "guard, open the Delta snapshot, translate, collect); DuckDB = hand-written SQL over "
-        "`read_parquet([snapshot files], hive_partitioning = true)`, file list taken once.",
+        f"Parquet), 30 days to {NOW:%Y-%m-%d}, {layout}; queries for `{PROJECT}` (95% of "
+        f"rows) at now = {NOW:%Y-%m-%dT%H:%MZ}. {reps} timed repetitions per query after a "
+        "warm-up, engines alternating. Polars = `run(settings, project, text, now=...)` end "
+        "to end (compile, guard, open the Delta snapshot, translate, collect); DuckDB = "
+        "hand-written SQL over `read_parquet([snapshot files], hive_partitioning = true)`, "
+        "file list taken once, one row per (event_date, insert_id) by `QUALIFY row_number()` "
+        "over every row in range; DuckDB no dedup = the same SQL without the `QUALIFY`.",
         "",
         "| query | Polars median ms | Polars p95 ms | DuckDB median ms | DuckDB p95 ms | "
-        "Polars/DuckDB | compile ms | rows | same answer |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "Polars/DuckDB | DuckDB no dedup median ms | Polars/no dedup | compile ms | rows | "
+        "same answer | no dedup same |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for f in figures:
+        plain = median(f.nodedup_ms)
         lines.append(
             f"| `{f.name}` | {median(f.polars_ms):.0f} | {p95(f.polars_ms):.0f} | "
             f"{median(f.duckdb_ms):.0f} | {p95(f.duckdb_ms):.0f} | {f.ratio:.2f}x | "
-            f"{f.compile_ms:.2f} | {f.rows} | {'yes' if f.same else 'NO: ' + f.diff} |"
+            f"{plain:.0f} | {median(f.polars_ms) / plain:.2f}x | "
+            f"{f.compile_ms:.2f} | {f.rows} | {'yes' if f.same else 'NO: ' + f.diff} | "
+            f"{'yes' if f.nodedup_same else 'no'} |"
         )
     seed = next((f for f in figures if f.name == "seed"), None)
     over = [f for f in figures if f.ratio > 1.0]
@@ -253,11 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     files = table.file_uris()
     size = sum(Path(f).stat().st_size for f in files)
     events = int(pl.scan_delta(uri).select(pl.len()).collect().item())
-    print(
-        f"data: {folder} ({events:,} rows, {len(files)} files, {size / 2**20:.0f} MiB)", flush=True
-    )
+    layout = describe_layout(table)
+    print(f"data: {folder} ({events:,} rows, {layout}, {size / 2**20:.0f} MiB)", flush=True)
     figures = bench(settings, queries, args.reps, args.compile_runs)
-    text = report(figures, spec, args.reps, facts, events, f"{size / 2**20:.0f} MiB")
+    text = report(figures, spec, args.reps, facts, events, f"{size / 2**20:.0f} MiB", layout)
     print()
     print(text)
     out = HERE / "out"
