@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -27,6 +29,7 @@ from growthos_pipeline.catalog.query_usage import record_query
 from growthos_pipeline.errors import BadRequest, Timeout
 from growthos_pipeline.events.model import LAKE_SCHEMA
 from growthos_pipeline.lake.partitions import multi_file_dates
+from growthos_pipeline.lake.snapshots import TABLES
 from growthos_pipeline.lake.tables import events_uri, table_uri
 from growthos_pipeline.query import guard
 from growthos_pipeline.query.compile import Compiled, compile_query
@@ -66,14 +69,14 @@ def _empty_events() -> pl.LazyFrame:
     return pl.DataFrame(LAKE_SCHEMA.empty_table()).lazy()
 
 
-def _table(settings: Settings, as_of: int | None) -> tuple[DeltaTable | None, int | None]:
-    """The events table loaded at ``as_of`` (or the latest version), and that version."""
-    uri = events_uri(settings)
-    if not DeltaTable.is_deltatable(uri):
-        if as_of is not None:
-            raise BadRequest("invalid_as_of", f"the lake has no version {as_of} yet")
-        return None, None
-    table = DeltaTable(uri)
+def _no_table(as_of: int | None) -> tuple[None, None]:
+    if as_of is not None:
+        raise BadRequest("invalid_as_of", f"the lake has no version {as_of} yet")
+    return None, None
+
+
+def _load(table: DeltaTable, as_of: int | None) -> int:
+    """Load ``as_of`` into ``table`` (latest when None), checked; the version loaded."""
     latest = int(table.version())
     version = latest if as_of is None else as_of
     if not 0 <= version <= latest:
@@ -87,7 +90,16 @@ def _table(settings: Settings, as_of: int | None) -> tuple[DeltaTable | None, in
             raise BadRequest(
                 "invalid_as_of", f"lake version {version} is no longer available: {exc}"
             ) from None
-    return table, version
+    return version
+
+
+def _table(settings: Settings, as_of: int | None) -> tuple[DeltaTable | None, int | None]:
+    """The events table opened at ``as_of`` (or the latest version), and that version."""
+    uri = events_uri(settings)
+    if not DeltaTable.is_deltatable(uri):
+        return _no_table(as_of)
+    table = DeltaTable(uri)
+    return table, _load(table, as_of)
 
 
 def snapshot(settings: Settings, as_of: int | None) -> tuple[pl.LazyFrame, int | None]:
@@ -127,15 +139,34 @@ class Snapshot:
     dedup_dates: list[date]
 
 
-def open_snapshot(settings: Settings, project_id: str, as_of: int | None) -> Snapshot:
-    """The events table as of ``as_of`` (or the latest) for ``project_id``, with the
-    ``profiles`` table (latest) and the dates to deduplicate, all from one loaded version."""
-    table, version = _table(settings, as_of)
+def _snapshot_of(
+    settings: Settings, project_id: str, table: DeltaTable | None, version: int | None
+) -> Snapshot:
     if table is None:
         events, dates = _empty_events(), []
     else:
         events, dates = pl.scan_delta(table), multi_file_dates(table, project_id)
     return Snapshot({"events": events, PROFILES_TABLE: profiles_frame(settings)}, version, dates)
+
+
+def open_snapshot(settings: Settings, project_id: str, as_of: int | None) -> Snapshot:
+    """The events table as of ``as_of`` (or the latest) for ``project_id``, with the
+    ``profiles`` table (latest) and the dates to deduplicate, all from one loaded version.
+    The table is the caller's own: its scan can be kept and collected at any time."""
+    table, version = _table(settings, as_of)
+    return _snapshot_of(settings, project_id, table, version)
+
+
+@contextmanager
+def borrowed_snapshot(settings: Settings, project_id: str, as_of: int | None) -> Iterator[Snapshot]:
+    """:func:`open_snapshot` on a table borrowed from the process's pool (no log replay
+    beyond the new commits), for a query collected before the block ends."""
+    uri = events_uri(settings)
+    if not DeltaTable.is_deltatable(uri):
+        yield _snapshot_of(settings, project_id, *_no_table(as_of))
+        return
+    with TABLES.borrow(uri) as table:
+        yield _snapshot_of(settings, project_id, table, _load(table, as_of))
 
 
 def run(
@@ -165,9 +196,9 @@ def run(
 
     def work() -> tuple[pl.DataFrame, int | None]:
         if engine == "polars":
-            snap = open_snapshot(settings, project_id, as_of)
-            lazy = to_polars(compiled.tree, snap.frames, dedup_dates=snap.dedup_dates)
-            return lazy.slice(offset, limit + 1).collect(), snap.version
+            with borrowed_snapshot(settings, project_id, as_of) as snap:
+                lazy = to_polars(compiled.tree, snap.frames, dedup_dates=snap.dedup_dates)
+                return lazy.slice(offset, limit + 1).collect(), snap.version
         from growthos_pipeline.query.engines import execute
 
         _, version = snapshot(settings, as_of)  # validates as_of, names the version read
