@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 from sqlglot import exp
 
+from growthos_pipeline.query import json_filter
 from growthos_pipeline.query.nodes import FunnelOp, RetentionOp, SessionsOp
 
 Frames = dict[str, pl.LazyFrame]
@@ -257,6 +258,29 @@ def _dedup(
     return pl.concat([clean, shared])
 
 
+def _filter(frame: pl.LazyFrame, cond: exp.Expression) -> pl.LazyFrame:
+    """``frame`` where ``cond`` is true; conditions on JSON paths first keep only the rows
+    whose text holds the keys they need, then parse each path once (see
+    :mod:`growthos_pipeline.query.json_filter`)."""
+    json_paths = json_filter.paths(cond)
+    if not json_paths:
+        return frame.filter(expr(cond))
+    keys = sorted(json_filter.required_keys(cond))
+    if keys:
+        frame = frame.filter(
+            pl.all_horizontal(
+                pl.col(column).str.contains(json_filter.needle(key), literal=True)
+                for column, key in keys
+            )
+        )
+    hidden = {path: f"__json_{i}" for i, path in enumerate(json_paths)}
+    frame = frame.with_columns(expr(path).alias(name) for path, name in hidden.items())
+    parsed = cond.copy().transform(
+        lambda n: exp.column(hidden[n]) if isinstance(n, exp.JSONExtractScalar) else n
+    )
+    return frame.filter(expr(parsed)).drop(list(hidden.values()))
+
+
 def _select(
     node: exp.Select, frames: Frames, dedup_dates: Collection[date] | None = None
 ) -> pl.LazyFrame:
@@ -280,7 +304,7 @@ def _select(
         )
     where = node.args.get("where")
     if where is not None:
-        frame = frame.filter(expr(where.this))
+        frame = _filter(frame, where.this)
     qualify = node.args.get("qualify")
     if qualify is not None:
         frame = _dedup(frame, qualify, dedup_dates)
