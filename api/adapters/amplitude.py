@@ -104,7 +104,7 @@ async def _receive(request: Request) -> Response:
     return _json(
         {
             "code": 200,
-            "events_ingested": len(result.events),
+            "events_ingested": result.accepted,
             "payload_size_bytes": len(raw),
             "server_upload_time": time.time_ns() // 1_000_000,
         },

@@ -56,5 +56,5 @@ async def track(
         project_id, await request.body(), request.headers, growthbook.track, source="growthbook"
     )
     return IngestAccepted(
-        accepted=len(result.events), rejected=[RejectedEvent(**r) for r in result.rejected]
+        accepted=result.accepted, rejected=[RejectedEvent(**r) for r in result.rejected]
     )

@@ -94,7 +94,7 @@ async def capture(request: Request) -> PostHogAccepted:
         project_id, body, request.headers, posthog.batch, source="posthog"
     )
     return PostHogAccepted(
-        accepted=len(result.events), rejected=[PostHogRejected(**r) for r in result.rejected]
+        accepted=result.accepted, rejected=[PostHogRejected(**r) for r in result.rejected]
     )
 
 

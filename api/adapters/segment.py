@@ -70,7 +70,7 @@ async def _receive(request: Request, mapper: Mapper) -> Response:
     result = await ingestor.receive_decoded(
         project_id, body, request.headers, mapper, source="segment"
     )
-    return _json({"success": True, "accepted": len(result.events), "rejected": result.rejected})
+    return _json({"success": True, "accepted": result.accepted, "rejected": result.rejected})
 
 
 def _single(kind: str) -> Mapper:

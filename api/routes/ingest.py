@@ -19,9 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.deps import IngestPrincipal, check_feature, ingest_principal, require_feature
 from api.schemas import error_responses
 from growthos_pipeline.catalog.access import require_ingest
+from growthos_pipeline.events import fast
 from growthos_pipeline.events.protocols import growthos, segment
 from growthos_pipeline.events.protocols.growthos import Result
-from growthos_pipeline.ingest.accept import Ingestor, Mapper
+from growthos_pipeline.ingest.accept import FastMapper, Ingestor, Mapper
 
 
 class RejectedEvent(BaseModel):
@@ -62,14 +63,16 @@ router = APIRouter(
 )
 
 
-async def ingest(request: Request, principal: Any, mapper: Mapper, source: str) -> IngestAccepted:
+async def ingest(
+    request: Request, principal: Any, mapper: Mapper, source: str, fast: FastMapper | None
+) -> IngestAccepted:
     project_id = require_ingest(principal, request.headers.get("origin"))
     ingestor: Ingestor = request.app.state.ingestor
     result = await ingestor.receive(
-        project_id, await request.body(), request.headers, mapper, source=source
+        project_id, await request.body(), request.headers, mapper, source=source, fast=fast
     )
     return IngestAccepted(
-        accepted=len(result.events), rejected=[RejectedEvent(**r) for r in result.rejected]
+        accepted=result.accepted, rejected=[RejectedEvent(**r) for r in result.rejected]
     )
 
 
@@ -77,7 +80,7 @@ def accepted_body(result: Result) -> bytes:
     """The answer as :class:`IngestAccepted` serialises it, without building the models."""
     return orjson.dumps(
         {
-            "accepted": len(result.events),
+            "accepted": result.accepted,
             "rejected": [
                 {
                     "index": r["index"],
@@ -91,7 +94,9 @@ def accepted_body(result: Result) -> bytes:
     )
 
 
-def lean_handler(mapper: Mapper, source: str) -> Callable[[Request], Awaitable[Response]]:
+def lean_handler(
+    mapper: Mapper, source: str, fast: FastMapper | None
+) -> Callable[[Request], Awaitable[Response]]:
     """The hot path: the feature switch, :func:`api.deps.ingest_principal` and the ingestor
     in one plain call, with the same checks, in the same order, as the declared
     dependencies (which stay on the route for the OpenAPI document)."""
@@ -103,7 +108,7 @@ def lean_handler(mapper: Mapper, source: str) -> Callable[[Request], Awaitable[R
         project_id = require_ingest(principal, request.headers.get("origin"))
         ingestor: Ingestor = state.ingestor
         result = await ingestor.receive(
-            project_id, await request.body(), request.headers, mapper, source=source
+            project_id, await request.body(), request.headers, mapper, source=source, fast=fast
         )
         return Response(accepted_body(result), media_type="application/json")
 
@@ -147,12 +152,19 @@ class IngestFastPath:
         await self.app(scope, receive, send)
 
 
-def _route(path: str, name: str, mapper: Mapper, doc: str, source: str = "growthos") -> None:
+def _route(
+    path: str,
+    name: str,
+    mapper: Mapper,
+    doc: str,
+    source: str = "growthos",
+    fast: FastMapper | None = None,
+) -> None:
     async def endpoint(request: Request, principal: IngestPrincipal) -> IngestAccepted:
-        return await ingest(request, principal, mapper, source)
+        return await ingest(request, principal, mapper, source, fast)
 
     endpoint.__doc__ = doc
-    endpoint.lean = lean_handler(mapper, source)  # type: ignore[attr-defined]
+    endpoint.lean = lean_handler(mapper, source, fast)  # type: ignore[attr-defined]
     router.add_api_route(
         path,
         endpoint,
@@ -170,6 +182,7 @@ _route(
     growthos.track,
     'One event, or {"events": [...], "sent_at": ...}: event_type, user_id or device_id, '
     "time, insert_id, event_properties, user_properties, groups, url, referrer.",
+    fast=fast.track,
 )
 _route(
     "/identify",

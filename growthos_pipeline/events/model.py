@@ -83,6 +83,9 @@ WAL_SCHEMA = {
     **{name: pa.string() for name in _STRING},
 }
 
+#: The same, as the Arrow schema of a WAL record (:mod:`growthos_pipeline.ingest.records`).
+WAL_ARROW_SCHEMA = pa.schema([pa.field(name, dtype) for name, dtype in WAL_SCHEMA.items()])
+
 _TS = pa.timestamp("us", tz="UTC")
 
 #: The Delta ``events`` table.

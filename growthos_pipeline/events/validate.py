@@ -66,27 +66,30 @@ class EventIds:
         self._prefix = ""
         self._random = 0
 
-    def new(self) -> str:
+    def _encode_time(self, ms: int) -> None:
+        self._ms = ms
+        self._prefix = "evt_" + "".join(_PAIRS[(ms >> s) & 1023] for s in (40, 30, 20, 10, 0))
+
+    def _take(self, count: int) -> tuple[str, int]:
+        """Reserve ``count`` consecutive ids: their time prefix and the first random part."""
         with self._lock:
             ms = _time.time_ns() // 1_000_000
             if ms > self._ms:
-                self._ms = ms
-                self._prefix = "evt_" + "".join(
-                    _PAIRS[(ms >> s) & 1023] for s in (40, 30, 20, 10, 0)
-                )
+                self._encode_time(ms)
                 # Random (seeded from os.urandom per process; no syscall, no GIL release),
                 # with room to count up.
                 self._random = random.getrandbits(79)
-            elif self._random < _RANDOM_MAX:
-                self._random += 1
-            else:  # 2**79 ids in one millisecond: borrow the next one
-                self._ms += 1
-                self._prefix = "evt_" + "".join(
-                    _PAIRS[(self._ms >> s) & 1023] for s in (40, 30, 20, 10, 0)
-                )
+            elif self._random + count > _RANDOM_MAX:  # 2**79 ids in one ms: borrow the next
+                self._encode_time(self._ms + 1)
                 self._random = 0
-            r = self._random
-            prefix = self._prefix
+            else:
+                self._random += 1
+            first = self._random
+            self._random += count - 1
+            return self._prefix, first
+
+    def new(self) -> str:
+        prefix, r = self._take(1)
         pairs = _PAIRS
         return (
             prefix
@@ -100,8 +103,39 @@ class EventIds:
             + pairs[r & 1023]
         )
 
+    def new_many(self, count: int) -> list[str]:
+        """``count`` increasing ids at once (a batch of events): the same ids as ``count``
+        calls of :meth:`new` in one millisecond, for a fraction of the cost.
 
-_event_ids = EventIds()
+        >>> ids = EventIds().new_many(3)
+        >>> ids == sorted(ids) and len(set(ids)) == 3
+        True
+        """
+        if count <= 0:
+            return []
+        prefix, first = self._take(count)
+        pairs = _PAIRS
+        ids: list[str] = []
+        start = first
+        while start < first + count:
+            # The upper 60 bits of the random part change once every 2**20 ids.
+            end = min(first + count, ((start >> 20) + 1) << 20)
+            head = (
+                prefix
+                + pairs[start >> 70]
+                + pairs[(start >> 60) & 1023]
+                + pairs[(start >> 50) & 1023]
+                + pairs[(start >> 40) & 1023]
+                + pairs[(start >> 30) & 1023]
+                + pairs[(start >> 20) & 1023]
+            )
+            ids += [head + pairs[(r >> 10) & 1023] + pairs[r & 1023] for r in range(start, end)]
+            start = end
+        return ids
+
+
+#: The process's event ids.
+event_ids = EventIds()
 
 
 class InvalidEvent(ValueError):
@@ -320,7 +354,7 @@ def build_event(
         referrer if isinstance(referrer, str) and len(referrer) <= limits.max_string_chars else None
     )
     full_url, path, ref_out = enrich.page(page_url, ref)
-    event_id = _event_ids.new()
+    event_id = event_ids.new()
     dedup = identifier(insert_id, "insert_id", limits) or event_id
     return Event(
         project_id=ctx.project_id,

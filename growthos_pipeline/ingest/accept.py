@@ -13,14 +13,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from growthos_pipeline.errors import BadRequest, ServiceUnavailable
 from growthos_pipeline.events.model import Event
 from growthos_pipeline.events.protocols.growthos import Result
 from growthos_pipeline.events.validate import Limits
 from growthos_pipeline.ingest.flush import Flusher
-from growthos_pipeline.ingest.receive import context_for, decode_body
+from growthos_pipeline.ingest.receive import context_for, decode_body, decompress, parse_json
+from growthos_pipeline.ingest.records import encode_batch, encode_events
 from growthos_pipeline.ingest.wal import Slot, WALError, WriteAheadLog, claim_slot
 from growthos_pipeline.lake.tables import ensure_events_table, events_uri
 from growthos_pipeline.lake.write import committed_version
@@ -28,15 +27,20 @@ from growthos_pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_encoder = msgspec.json.Encoder()
-
 #: A protocol mapper: (context, decoded body, max_events=...) -> Result.
 Mapper = Callable[..., Result]
+#: A mapper's typed fast path: (context, raw body, max_events=...) -> Result, or None for
+#: a body it leaves to the mapper (:mod:`growthos_pipeline.events.fast`).
+FastMapper = Callable[..., Result | None]
 
 
-def encode(events: list[Event]) -> bytes:
-    """Events as NDJSON, the WAL's record payload."""
-    return _encoder.encode_lines(events)
+def encode(result: Result | list[Event]) -> bytes:
+    """Accepted events as a WAL record payload (:mod:`growthos_pipeline.ingest.records`)."""
+    if isinstance(result, list):
+        return encode_events(result)
+    if result.columns is not None:
+        return encode_batch(result.columns)
+    return encode_events(result.events)
 
 
 def _unavailable(error: WALError) -> ServiceUnavailable:
@@ -93,9 +97,10 @@ class Ingestor:
             self.slot.release()
         self.wal = self.flusher = self.slot = None
 
-    async def accept(self, events: list[Event]) -> int:
+    async def accept(self, events: Result | list[Event]) -> int:
         """Persist ``events`` (fsynced) and return how many; 503 if they cannot be."""
-        if not events:
+        count = events.accepted if isinstance(events, Result) else len(events)
+        if not count:
             return 0
         if self.wal is None:
             raise ServiceUnavailable(
@@ -105,7 +110,7 @@ class Ingestor:
             await self.wal.append(encode(events))
         except WALError as error:
             raise _unavailable(error) from None
-        return len(events)
+        return count
 
     def accept_sync(self, events: list[Event]) -> int:
         if not events:
@@ -126,19 +131,24 @@ class Ingestor:
         mapper: Mapper,
         *,
         source: str = "growthos",
+        fast: FastMapper | None = None,
     ) -> Result:
-        """Decode one request body, map it into events with ``mapper``, persist the valid
-        ones. A single (non-batch) invalid event is a 400 ``invalid_event``."""
+        """Decode one request body, map it into events with ``mapper`` (or its typed
+        ``fast`` path, when that takes the body), persist the valid ones. A single (non-batch)
+        invalid event is a 400 ``invalid_event``."""
         settings = self.settings
-        body = decode_body(
+        data = decompress(
             raw, headers.get("content-encoding"), max_bytes=settings.ingest_max_decompressed_bytes
         )
         ctx = context_for(project_id, headers, self.limits, source=source)
-        result = mapper(ctx, body, max_events=settings.ingest_max_batch_events)
+        max_events = settings.ingest_max_batch_events
+        result = fast(ctx, data, max_events=max_events) if fast is not None else None
+        if result is None:
+            result = mapper(ctx, parse_json(data), max_events=max_events)
         if not result.batch and result.rejected:
             first = result.rejected[0]
             raise BadRequest("invalid_event", first["message"], details=result.rejected)
-        await self.accept(result.events)
+        await self.accept(result)
         return result
 
     def decode(self, raw: bytes, headers: Mapping[str, str]) -> Any:
@@ -166,7 +176,7 @@ class Ingestor:
         if not result.batch and result.rejected:
             first = result.rejected[0]
             raise BadRequest("invalid_event", first["message"], details=result.rejected)
-        await self.accept(result.events)
+        await self.accept(result)
         return result
 
     def flush_now(self) -> int:

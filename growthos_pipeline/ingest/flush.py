@@ -10,10 +10,10 @@ processes that are gone (a smaller worker count after a restart) and drains them
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from growthos_pipeline.events.model import LAKE_SCHEMA, WAL_SCHEMA
+from growthos_pipeline.events.model import LAKE_SCHEMA
+from growthos_pipeline.ingest.records import decode
 from growthos_pipeline.ingest.wal import (
     Slot,
     WriteAheadLog,
@@ -35,21 +36,27 @@ from growthos_pipeline.lake.write import append_once, committed_version
 
 log = logging.getLogger(__name__)
 
-_POLARS_WAL_SCHEMA = {
-    name: (pl.Int64 if dtype == pa.int64() else pl.String) for name, dtype in WAL_SCHEMA.items()
-}
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
-def records_to_arrow(records: list[memoryview] | list[bytes]) -> pa.Table:
-    """WAL records (NDJSON) as an Arrow table in the lake's schema, insert_ids made unique."""
-    data = b"".join(bytes(r) for r in records)
-    frame = pl.read_ndjson(io.BytesIO(data), schema=_POLARS_WAL_SCHEMA)
-    frame = frame.with_columns(
-        pl.from_epoch("time", time_unit="us").dt.replace_time_zone("UTC"),
-        pl.from_epoch("received_at", time_unit="us").dt.replace_time_zone("UTC"),
-    ).with_columns(pl.col("time").dt.date().alias("event_date"))
-    frame = frame.unique(subset=["project_id", "insert_id"], keep="first", maintain_order=True)
-    return frame.select(LAKE_SCHEMA.names).to_arrow().cast(LAKE_SCHEMA)
+def records_to_arrow(records: Sequence[memoryview] | Sequence[bytes]) -> pa.Table:
+    """WAL records as an Arrow table in the lake's schema, insert_ids made unique (the first
+    copy kept).
+
+    In Arrow throughout, on one contiguous copy of the records' columns: a conversion to a
+    frame of thousands of small chunks cost more than the rest of the flush.
+    """
+    table = decode(records).combine_chunks()
+    keys = pl.from_arrow(table.select(["project_id", "insert_id"]))
+    assert isinstance(keys, pl.DataFrame)
+    first = keys.select(pl.struct("project_id", "insert_id").is_first_distinct()).to_series()
+    if not first.all():
+        table = table.filter(first.to_arrow())
+    columns = {name: table.column(name) for name in table.column_names}
+    columns["time"] = columns["time"].cast(_TIMESTAMP)
+    columns["received_at"] = columns["received_at"].cast(_TIMESTAMP)
+    columns["event_date"] = columns["time"].cast(pa.date32())
+    return pa.Table.from_arrays([columns[name] for name in LAKE_SCHEMA.names], schema=LAKE_SCHEMA)
 
 
 def flush_segment(table: DeltaTable, app_id: str, seq: int, path: Path) -> int:

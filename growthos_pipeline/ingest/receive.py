@@ -61,7 +61,11 @@ def decompress(raw: bytes, encoding: str | None, *, max_bytes: int) -> bytes:
 
 
 def decode_body(raw: bytes, encoding: str | None, *, max_bytes: int) -> Any:
-    data = decompress(raw, encoding, max_bytes=max_bytes)
+    return parse_json(decompress(raw, encoding, max_bytes=max_bytes))
+
+
+def parse_json(data: bytes) -> Any:
+    """A (decompressed) body as JSON, or a 400 that says why it is not."""
     if not data.strip():
         raise BadRequest("empty_body", "the request body is empty")
     try:

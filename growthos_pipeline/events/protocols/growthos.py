@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from growthos_pipeline.errors import BadRequest, PayloadTooLarge
 from growthos_pipeline.events.model import Event
 from growthos_pipeline.events.validate import (
@@ -54,11 +56,20 @@ ALIAS_FIELDS = {"user_id", "previous_id", "time", "insert_id", "library"}
 
 @dataclass
 class Result:
-    """Accepted events and the refused ones (index, code, message, field)."""
+    """Accepted events and the refused ones (index, code, message, field).
+
+    The typed fast path (:mod:`growthos_pipeline.events.fast`) hands its events over as
+    ``columns``, an Arrow record batch in the WAL's schema, instead of ``events``.
+    """
 
     events: list[Event] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     batch: bool = False
+    columns: pa.RecordBatch | None = None
+
+    @property
+    def accepted(self) -> int:
+        return self.columns.num_rows if self.columns is not None else len(self.events)
 
 
 def split_batch(
