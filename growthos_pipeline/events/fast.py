@@ -57,8 +57,9 @@ _NULL = msgspec.Raw(b"null")
 Scalar = str | int | float | None
 
 
-class _TrackEvent(msgspec.Struct, forbid_unknown_fields=True):
-    """One event of ``/v1/track``, with exactly the fields the general mapper allows."""
+class _TrackEvent(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """One event of ``/v1/track``, with exactly the fields the general mapper allows (only
+    scalars and raw text, so no reference cycles: untracked by the garbage collector)."""
 
     event_type: str
     user_id: Scalar = None
@@ -75,7 +76,7 @@ class _TrackEvent(msgspec.Struct, forbid_unknown_fields=True):
     library: str | None = None
 
 
-class _TrackBatch(msgspec.Struct):
+class _TrackBatch(msgspec.Struct, gc=False):
     """``{"events": [...], "sent_at": ...}``; other keys are ignored, as the general path does."""
 
     events: list[_TrackEvent]
@@ -249,8 +250,12 @@ def track(ctx: IngestContext, data: bytes, *, max_events: int = 2000) -> Result 
         return None
 
 
-def _same(value: Any, count: int, dtype: pa.DataType) -> pa.Array:
-    return pa.nulls(count, dtype) if value is None else pa.repeat(pa.scalar(value, dtype), count)
+@functools.lru_cache(maxsize=4096)
+def _same(value: str | None, count: int) -> pa.Array:
+    """A text column of one value (a project, a source, a country): built once per value and
+    batch size, since Arrow arrays are immutable."""
+    string = pa.string()
+    return pa.nulls(count, string) if value is None else pa.repeat(pa.scalar(value, string), count)
 
 
 def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
@@ -284,7 +289,7 @@ def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
         browser, os_name, device_type = (
             enrich.user_agent(ctx.user_agent) if ctx.user_agent else (None, None, None)
         )
-        ua_columns = [_same(v, count, string) for v in (browser, os_name, device_type)]
+        ua_columns = [_same(v, count) for v in (browser, os_name, device_type)]
     else:
         parsed = [
             (enrich.user_agent(a) if a else (None, None, None))
@@ -317,9 +322,9 @@ def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
     insert_ids = _blank_to_none([item.insert_id for item in items])
     libraries = [item.library for item in items]
     columns = {
-        "project_id": _same(ctx.project_id, count, string),
+        "project_id": _same(ctx.project_id, count),
         "time": times,
-        "received_at": _same(received, count, pa.int64()),
+        "received_at": pa.array([received] * count, type=pa.int64()),
         "event_id": event_column,
         "insert_id": (
             event_column
@@ -333,9 +338,9 @@ def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
         "event_properties": _properties(props, max_depth, max_chars),
         "user_properties": _properties(uprops, max_depth, max_chars),
         "groups": _properties(groups, max_depth, max_chars),
-        "source": _same(ctx.source, count, string),
+        "source": _same(ctx.source, count),
         "library": (
-            _same(ctx.library, count, string)
+            _same(ctx.library, count)
             if all(lib is None for lib in libraries)
             else pa.array([lib or ctx.library for lib in libraries], type=string)
         ),
@@ -345,7 +350,7 @@ def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
         "_path": pa.array(paths, type=string),
         "_url": pa.array(urls, type=string),
         "_referrer": pa.array(referrers, type=string),
-        "_country": _same(ctx.country, count, string),
+        "_country": _same(ctx.country, count),
     }
     # By names: the types are the schema's already, and checking them again costs more
     # than building most columns did.

@@ -18,10 +18,39 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import (
+    ColumnProperties,
+    CommitProperties,
+    DeltaTable,
+    Transaction,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import CommitFailedError
 
-from growthos_pipeline.events.model import PARTITION_BY
+from growthos_pipeline.events.model import LAKE_SCHEMA, PARTITION_BY, STATS_COLUMNS
+
+#: How the flusher writes Parquet: files that compaction rewrites within the hour, so cheap
+#: to write (measured, 100k events: 1.38 us an event with the defaults, 1.03 with these).
+#: ZSTD at level 1 is as fast as Snappy and half the size; no row-group statistics for the
+#: columns that Delta keeps none for either (personal data, so none of it in file footers);
+#: no dictionary for columns where nearly every value is new.
+APPEND_WRITER = WriterProperties(
+    compression="ZSTD",
+    compression_level=1,
+    column_properties={
+        **{
+            name: ColumnProperties(statistics_enabled="NONE")
+            for name in LAKE_SCHEMA.names
+            if name not in STATS_COLUMNS and name not in PARTITION_BY
+        },
+        "event_id": ColumnProperties(dictionary_enabled=False),
+        **{
+            name: ColumnProperties(dictionary_enabled=False, statistics_enabled="NONE")
+            for name in ("insert_id", "event_properties", "_url")
+        },
+    },
+)
 
 #: Appends retried after a conflict with a concurrent compaction or delete.
 _CONFLICT_ATTEMPTS = 20
@@ -50,6 +79,7 @@ def append_once(table: DeltaTable, data: pa.Table, *, app_id: str, version: int)
                 data,
                 mode="append",
                 partition_by=PARTITION_BY,
+                writer_properties=APPEND_WRITER,
                 commit_properties=CommitProperties(
                     app_transactions=[Transaction(app_id=app_id, version=version)],
                     max_commit_retries=50,
