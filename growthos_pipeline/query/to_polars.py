@@ -258,6 +258,36 @@ def _dedup(
     return pl.concat([clean, shared])
 
 
+def _precompute_agg_inputs(
+    frame: pl.LazyFrame, projections: list[exp.Expression]
+) -> tuple[pl.LazyFrame, list[exp.Expression]]:
+    """The aggregates' inputs that are not plain columns (``prop.amount`` read as a number,
+    ``a * b``) computed once per row before the aggregation, and the aggregate projections
+    reading them as columns.
+
+    Inside ``group_by().agg()`` Polars evaluates such an input group by group, and the same
+    input once per aggregate: ``sum``, ``avg`` and ``p95`` of ``prop.amount`` by country
+    took 0.85 s over 140 k rows, against ~0.1 s with the input computed once beforehand.
+    """
+    hidden: dict[exp.Expression, str] = {}
+    rewritten = []
+    for projection in projections:
+        copy = projection.copy()
+        for node in list(copy.find_all(*_AGGS)):
+            inputs = [node.this, node.expression if isinstance(node, exp.ArgMin) else None]
+            for arg in inputs:
+                if isinstance(arg, exp.Distinct):
+                    arg = arg.expressions[0]
+                if arg is None or isinstance(arg, (exp.Column, exp.Star, exp.Literal)):
+                    continue
+                name = hidden.setdefault(arg.copy(), f"__agg_{len(hidden)}")
+                arg.replace(exp.column(name))
+        rewritten.append(copy)
+    if hidden:
+        frame = frame.with_columns(expr(node).alias(name) for node, name in hidden.items())
+    return frame, rewritten
+
+
 def _filter(frame: pl.LazyFrame, cond: exp.Expression) -> pl.LazyFrame:
     """``frame`` where ``cond`` is true; conditions on JSON paths first keep only the rows
     whose text holds the keys they need, then parse each path once (see
@@ -315,7 +345,8 @@ def _select(
     order_names = {k.this.name for k in order.expressions} if order is not None else set()
     if group is not None or any(_is_agg(p) for p in projections):
         keys = [expr(p) for p in projections if not _is_agg(p)]
-        aggs = [expr(p) for p in projections if _is_agg(p)]
+        frame, agg_nodes = _precompute_agg_inputs(frame, [p for p in projections if _is_agg(p)])
+        aggs = [expr(p) for p in agg_nodes]
         frame = frame.group_by(keys).agg(aggs) if keys else frame.select(aggs)
         frame = frame.select(names)
         frame = _sort(frame, order)
