@@ -5,6 +5,7 @@ local ev = require("events")
 local POOL = 1000
 local counter = 0
 local befores, afters, n, tag
+local pause = 0
 
 setup = ev.setup
 done = ev.done
@@ -13,12 +14,19 @@ function init(args)
   wrk.headers["X-API-Key"] = args[1]
   tag = args[2] .. "-" .. tostring(tid)
   n = tonumber(args[3] or "100")
+  pause = tonumber(args[4] or "0")
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["User-Agent"] = ev.UA
   befores, afters = ev.pool(POOL, os.time() * 1000)
 end
 
 local pieces = {}
+
+-- Paced runs (args[4] > 0): each connection waits this many ms after an answer before its
+-- next request, so the offered rate is about connections * 1000 / (pause + latency).
+function delay()
+  return pause
+end
 
 function request()
   counter = counter + 1

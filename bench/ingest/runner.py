@@ -46,6 +46,11 @@ CODE_PATH: str | None = None
 HOST = "127.0.0.1"
 EVENTS_PER_BATCH = 100
 TARGETS = {"batch_events_per_s": 150_000, "track_requests_per_s": 4_000, "p99_ms": 50}
+#: Requests a second that ``--paced`` offers: the targets' rates.
+PACED_RPS = {
+    "batch": TARGETS["batch_events_per_s"] / EVENTS_PER_BATCH,
+    "track": TARGETS["track_requests_per_s"],
+}
 
 
 # ---- processes ----------------------------------------------------------------------------
@@ -330,10 +335,18 @@ class Sampler:
 
 
 def run_wrk(
-    wrk: str, server: Server, shape: str, conns: int, duration: float, tag: str, threads: int = 2
+    wrk: str,
+    server: Server,
+    shape: str,
+    conns: int,
+    duration: float,
+    tag: str,
+    threads: int = 2,
+    pause_ms: int = 0,
 ) -> dict[str, Any]:
     script = HERE / ("batch.lua" if shape == "batch" else "track.lua")
     args = [server.key, tag] + ([str(EVENTS_PER_BATCH)] if shape == "batch" else [])
+    args.append(str(pause_ms))
     cmd = [
         wrk,
         f"-t{min(threads, conns)}",
@@ -369,6 +382,7 @@ class Run:
     shape: str
     conns: int
     duration_s: float
+    pause_ms: int = 0  #: paced runs: each connection's wait after an answer
     requests_per_s: float = 0
     events_per_s: float = 0
     p50_ms: float = 0
@@ -407,15 +421,29 @@ def drain(server: Server, timeout: float = 300) -> float | None:
     return None
 
 
+def pause_for(shape: str, conns: int) -> int:
+    """The wait after each answer that paces ``conns`` connections to the target rate
+    (:data:`PACED_RPS`), allowing a few milliseconds of latency per request."""
+    return max(0, round(1000 * conns / PACED_RPS[shape]) - 3)
+
+
 def measure(
-    wrk: str, server: Server, shape: str, conns: int, duration: float, warmup: float
+    wrk: str,
+    server: Server,
+    shape: str,
+    conns: int,
+    duration: float,
+    warmup: float,
+    *,
+    paced: bool = False,
 ) -> Run:
     tag = f"{server.kind}{server.workers}-{shape}-{conns}-{int(time.time())}"
+    pause_ms = pause_for(shape, conns) if paced else 0
     if warmup > 0:
-        run_wrk(wrk, server, shape, conns, warmup, tag + "-warm")
+        run_wrk(wrk, server, shape, conns, warmup, tag + "-warm", pause_ms=pause_ms)
     load_before = float(Path("/proc/loadavg").read_text().split()[0])
     with Sampler(server, 1.0) as sampler:
-        result = run_wrk(wrk, server, shape, conns, duration, tag)
+        result = run_wrk(wrk, server, shape, conns, duration, tag, pause_ms=pause_ms)
     samples = sampler.samples
     seconds = result["duration_us"] / 1e6
     run = Run(
@@ -423,6 +451,7 @@ def measure(
         workers=server.workers,
         shape=shape,
         conns=conns,
+        pause_ms=pause_ms,
         duration_s=round(seconds, 2),
         requests_per_s=result["requests_per_s"],
         events_per_s=result["events_per_s"],
@@ -558,10 +587,11 @@ def markdown(report: dict[str, Any]) -> str:
         "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + ".",
         f"Settings: {report['settings']}. Code: {report['code']} {report['label']}",
         "",
-        "| server | workers | shape | conns | req/s | events/s | p50 ms | p99 ms | non-2xx "
+        "| server | workers | shape | conns | pause ms | req/s | events/s | p50 ms | p99 ms "
+        "| non-2xx "
         "| server CPU % | machine busy % | load before | RSS max MB | WAL at end MB | drain s "
         "| lake = acked |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in report["runs"]:
         lake = (
@@ -572,6 +602,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {run['kind']} | {run['workers']} | {run['shape']} | {run['conns']} "
+            f"| {run.get('pause_ms', 0)} "
             f"| {run['requests_per_s']:,.0f} | {run['events_per_s']:,.0f} "
             f"| {run['p50_ms']:.1f} | {run['p99_ms']:.1f} | {run['non2xx']} "
             f"| {run['server_cpu_pct']:.0f} | {run['machine_busy_pct']:.0f} "
@@ -630,6 +661,12 @@ def main(argv: list[str] | None = None) -> None:
         help="serve GrowthOS from this copy of the code (before/after comparisons)",
     )
     parser.add_argument("--label", default="", help="a name for this run in the report")
+    parser.add_argument(
+        "--paced",
+        action="store_true",
+        help="pace every run to the target rate (1,500 batches or 4,000 single events a "
+        "second) instead of saturating the server: the latency at that rate",
+    )
     args = parser.parse_args(argv)
     soak_s = 300.0 if args.full_soak else args.soak
     global CODE_PATH
@@ -660,14 +697,22 @@ def main(argv: list[str] | None = None) -> None:
                     start = start_growthos if kind == "growthos" else start_bare
                     server = start(workers, log=log)
                     try:
-                        run = measure(wrk, server, shape, conns, args.duration, args.warmup)
+                        run = measure(
+                            wrk,
+                            server,
+                            shape,
+                            conns,
+                            args.duration,
+                            args.warmup,
+                            paced=args.paced,
+                        )
                     finally:
                         stop(server.proc)
                         if server.data_dir is not None:
                             shutil.rmtree(server.data_dir, ignore_errors=True)
                     report["runs"].append(asdict(run))
                     print(
-                        f"{kind:8} w={workers} {shape:5} c={conns:<4} "
+                        f"{kind:8} w={workers} {shape:5} c={conns:<4} pause {run.pause_ms} ms "
                         f"{run.requests_per_s:>9,.0f} req/s {run.events_per_s:>10,.0f} ev/s "
                         f"p50 {run.p50_ms:6.1f} p99 {run.p99_ms:6.1f} ms "
                         f"cpu {run.server_cpu_pct:4.0f}% busy {run.machine_busy_pct:4.0f}% "
