@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 import pyarrow as pa
