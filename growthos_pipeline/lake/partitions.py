@@ -43,9 +43,9 @@ Examples
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
-import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
 
@@ -56,16 +56,13 @@ def multi_file_dates(table: DeltaTable, project_id: str) -> list[date]:
     adds = pa.table(table.get_add_actions(flatten=True))
     if adds.num_rows == 0:
         return []
-    files = pl.from_arrow(adds.select(["partition.project_id", "partition.event_date"]))
-    assert isinstance(files, pl.DataFrame)
-    return (
-        files.rename({"partition.project_id": "project_id", "partition.event_date": "day"})
-        .filter(pl.col("project_id") == project_id)
-        .group_by("day")
-        .len()
-        .filter(pl.col("len") > 1)
-        .sort("day")
-        .get_column("day")
-        .cast(pl.Date)
-        .to_list()
+    files = Counter(
+        day
+        for project, day in zip(
+            adds["partition.project_id"].to_pylist(),
+            adds["partition.event_date"].to_pylist(),
+            strict=True,
+        )
+        if project == project_id
     )
+    return sorted(day for day, count in files.items() if count > 1)
