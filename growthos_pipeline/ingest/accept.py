@@ -19,7 +19,7 @@ from growthos_pipeline.events.protocols.growthos import Result
 from growthos_pipeline.events.validate import Limits
 from growthos_pipeline.ingest.flush import Flusher
 from growthos_pipeline.ingest.receive import context_for, decode_body, decompress, parse_json
-from growthos_pipeline.ingest.records import encode_batch, encode_events
+from growthos_pipeline.ingest.records import encode_batch, encode_lines
 from growthos_pipeline.ingest.wal import Slot, WALError, WriteAheadLog, claim_slot
 from growthos_pipeline.lake.tables import ensure_events_table, events_uri
 from growthos_pipeline.lake.write import committed_version
@@ -35,12 +35,11 @@ FastMapper = Callable[..., Result | None]
 
 
 def encode(result: Result | list[Event]) -> bytes:
-    """Accepted events as a WAL record payload (:mod:`growthos_pipeline.ingest.records`)."""
-    if isinstance(result, list):
-        return encode_events(result)
-    if result.columns is not None:
+    """Accepted events as a WAL record payload (:mod:`growthos_pipeline.ingest.records`):
+    the typed fast path's columns as Arrow, other events as NDJSON lines."""
+    if isinstance(result, Result) and result.columns is not None:
         return encode_batch(result.columns)
-    return encode_events(result.events)
+    return encode_lines(result.events if isinstance(result, Result) else result)
 
 
 def _unavailable(error: WALError) -> ServiceUnavailable:

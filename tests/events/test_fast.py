@@ -70,7 +70,7 @@ def comparable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def check(data: bytes, **ctx_overrides: Any) -> fast.Result | None:
-    quick = fast.track(context(**ctx_overrides), data, max_events=50)
+    quick = fast.track(context(**ctx_overrides), data, max_events=50, min_events=1)
     if quick is None:
         return None
     slow = general(data, context(**ctx_overrides))
@@ -223,7 +223,8 @@ def usual_events(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
-    if draw(st.booleans()):
+    """Batches (the fast path's shape), now and then a single event (never fast)."""
+    if draw(st.integers(0, 5)):
         mixture = usual_events() if draw(st.booleans()) else st.one_of(usual_events(), events())
         body: Any = {"events": draw(st.lists(mixture, max_size=6))}
         if draw(st.booleans()):  # mostly a clock a few minutes off, at times nonsense
@@ -285,9 +286,10 @@ def test_a_usual_batch_takes_the_fast_path() -> None:
     assert row["time"] == (1_763_999_000_000 + 3) * 1000  # no skew: sent_at == received_at
 
 
-def test_a_single_event_takes_the_fast_path() -> None:
-    result = check(json.dumps(usual_event(1)).encode())
-    assert result is not None and not result.batch
+def test_single_events_and_small_batches_take_the_general_path() -> None:
+    assert fast.track(context(), json.dumps(usual_event(1)).encode()) is None
+    small = {"events": [usual_event(n) for n in range(fast.MIN_EVENTS - 1)]}
+    assert fast.track(context(), json.dumps(small).encode()) is None
 
 
 @pytest.mark.parametrize(
@@ -310,7 +312,7 @@ def test_a_single_event_takes_the_fast_path() -> None:
 def test_doubtful_events_take_the_general_path(change: dict[str, Any], why: str) -> None:
     event = {**usual_event(1), **change}
     body = json.dumps({"events": [usual_event(0), event]}).encode()
-    assert fast.track(context(), body, max_events=50) is None, why
+    assert fast.track(context(), body, max_events=50, min_events=1) is None, why
 
 
 def test_empty_objects_store_no_properties() -> None:
@@ -328,7 +330,7 @@ def test_empty_objects_store_no_properties() -> None:
 
 def test_a_batch_over_the_event_limit_takes_the_general_path() -> None:
     body = json.dumps({"events": [usual_event(n) for n in range(51)]}).encode()
-    assert fast.track(context(), body, max_events=50) is None
+    assert fast.track(context(), body, max_events=50, min_events=1) is None
 
 
 def test_page_path_agrees_with_urlsplit() -> None:
