@@ -50,11 +50,24 @@ def test_minutes_apart_in_two_flushes(
     }
     send(client, keys["public_key"], [first])
     flush(client)
-    # the client's retry, minutes later and past midnight: another segment, another partition
-    send(client, keys["public_key"], [{**first, "time": "2024-05-02T00:03:10Z"}])
+    # the client's retry, minutes later: the same payload, another segment, another commit
+    send(client, keys["public_key"], [first])
     flush(client)
     assert counted(settings, keys["project_id"], "retry-1", dedup=False) == 2  # both stored
     assert counted(settings, keys["project_id"], "retry-1") == 1  # counted once
+
+
+def test_copies_on_different_days_count_twice(
+    client: TestClient, keys: dict[str, str], settings: Settings
+) -> None:
+    """The documented limit of the dedup scope (project, UTC day, insert_id): two events
+    with one insert_id whose times fall on different days are two events."""
+    first = {"event_type": "purchase", "user_id": "u1", "insert_id": "retry-2"}
+    send(client, keys["public_key"], [{**first, "time": "2024-05-01T23:58:30Z"}])
+    flush(client)
+    send(client, keys["public_key"], [{**first, "time": "2024-05-02T00:03:10Z"}])
+    flush(client)
+    assert counted(settings, keys["project_id"], "retry-2") == 2
 
 
 def test_across_a_restart(
