@@ -664,11 +664,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--paced",
         action="store_true",
-        help="pace every run to the target rate (1,500 batches or 4,000 single events a "
-        "second) instead of saturating the server: the latency at that rate",
+        help="pace every run to a rate (by default the targets': 1,500 batches or 4,000 "
+        "single events a second) instead of saturating the server: the latency at that rate",
     )
+    parser.add_argument("--pace-batch-rps", type=float, help="batches a second when --paced")
+    parser.add_argument("--pace-track-rps", type=float, help="single events a second when --paced")
     args = parser.parse_args(argv)
     soak_s = 300.0 if args.full_soak else args.soak
+    if args.pace_batch_rps:
+        PACED_RPS["batch"] = args.pace_batch_rps
+    if args.pace_track_rps:
+        PACED_RPS["track"] = args.pace_track_rps
     global CODE_PATH
     CODE_PATH = args.pythonpath
 
