@@ -12,7 +12,7 @@ are 64-bit, sorts put nulls last, ``COUNT(DISTINCT x)`` ignores nulls.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import polars as pl
@@ -236,26 +236,84 @@ def _dedup_rows(frame: pl.LazyFrame, window: exp.Window, keys: list[str]) -> pl.
     return pl.concat([single, maybe]).drop(_MAYBE_DUPLICATE)
 
 
-def _dedup(
-    frame: pl.LazyFrame, qualify: exp.Qualify, dedup_dates: Collection[date] | None
-) -> pl.LazyFrame:
+def _window_keys(qualify: exp.Qualify) -> tuple[exp.Window, list[str]]:
     cond = qualify.this
     window = cond.this if isinstance(cond, exp.EQ) else None
     if not isinstance(window, exp.Window) or not isinstance(window.this, exp.RowNumber):
         raise TranslationError("only the insert_id dedup is supported in QUALIFY")
-    keys = [p.name for p in window.args.get("partition_by") or []]
-    if dedup_dates is None or "event_date" not in keys:
-        return _dedup_rows(frame, window, keys)
-    # Only the dates whose partition has several files can hold duplicates (one file never
-    # does: see growthos_pipeline.lake.partitions). The rows of the other dates pass through
-    # untouched, so their scan does not even read insert_id; the two branches filter the scan
-    # on disjoint dates, which keeps Polars from merging them into one shared scan.
-    if not dedup_dates:
-        return frame
-    dates = pl.Series(sorted(dedup_dates), dtype=pl.Date).implode()
-    clean = frame.filter(~pl.col("event_date").is_in(dates))
-    shared = _dedup_rows(frame.filter(pl.col("event_date").is_in(dates)), window, keys)
-    return pl.concat([clean, shared])
+    return window, [p.name for p in window.args.get("partition_by") or []]
+
+
+def _conjuncts(cond: exp.Expression) -> list[exp.Expression]:
+    """The terms of a chain of ANDs, through the parentheses the compiler adds."""
+    if isinstance(cond, exp.Paren):
+        return _conjuncts(cond.this)
+    if isinstance(cond, exp.And):
+        return _conjuncts(cond.this) + _conjuncts(cond.expression)
+    return [cond]
+
+
+def _time_bound(conjuncts: list[exp.Expression], op: type[exp.Expression]) -> exp.Expression | None:
+    """The compiler's ``time >= <literal>`` (``op`` GTE) or ``time < <literal>`` (LT)."""
+    for c in conjuncts:
+        if (
+            isinstance(c, op)
+            and isinstance(c.this, exp.Column)
+            and c.this.name == "time"
+            and isinstance(c.expression, exp.Cast)
+            and isinstance(c.expression.this, exp.Literal)
+        ):
+            return c
+    return None
+
+
+def _instant(bound: exp.Expression) -> datetime:
+    return datetime.fromisoformat(bound.expression.this.this)
+
+
+def _events_rows(
+    frame: pl.LazyFrame,
+    cond: exp.Expression | None,
+    qualify: exp.Qualify,
+    dedup_dates: Collection[date] | None,
+) -> pl.LazyFrame:
+    """The rows of ``frame`` where ``cond`` holds, one per the QUALIFY window's keys.
+
+    With ``dedup_dates`` (the dates whose partition has several files, read from the same
+    snapshot), two invariants of the lake make most rows cheaper:
+
+    * one file never holds a key twice (:mod:`growthos_pipeline.lake.partitions`), so only
+      the rows of ``dedup_dates`` are deduplicated; the others are scanned without
+      ``insert_id`` (measured: reading and hashing it was ~0.4 s of a 0.55 s query);
+    * ``event_date`` is the UTC date of ``time`` (the flusher derives it, compaction keeps
+      it), so on a day that lies wholly inside the query's time range every row passes the
+      time condition: those days are scanned without it, and without decoding ``time`` when
+      nothing else needs it (measured: 97 ms -> 49 ms for a week of page views by browser).
+
+    The branches filter on disjoint dates, which also keeps Polars from merging their scans
+    into one shared scan that would read every column any branch needs.
+    """
+    window, keys = _window_keys(qualify)
+    if cond is None or dedup_dates is None or "event_date" not in keys:
+        return _dedup_rows(frame if cond is None else _filter(frame, cond), window, keys)
+    day = pl.col("event_date")
+    shared = day.is_in(pl.Series(sorted(dedup_dates), dtype=pl.Date).implode())
+    parts = [_dedup_rows(frame.filter(expr(cond) & shared), window, keys)] if dedup_dates else []
+    conjuncts = _conjuncts(cond)
+    start, end = _time_bound(conjuncts, exp.GTE), _time_bound(conjuncts, exp.LT)
+    if start is None or end is None:
+        return pl.concat([frame.filter(expr(cond) & ~shared), *parts])
+    first = _instant(start)
+    first_day = first.date() + timedelta(days=0 if first.timetz() == time(0, tzinfo=UTC) else 1)
+    whole = day.is_between(first_day, _instant(end).date() - timedelta(days=1))
+    rest = [expr(c) for c in conjuncts if c is not start and c is not end]
+    return pl.concat(
+        [
+            frame.filter(pl.all_horizontal([*rest, whole, ~shared])),
+            frame.filter(expr(cond) & ~whole & ~shared),
+            *parts,
+        ]
+    )
 
 
 def _precompute_agg_inputs(
@@ -333,11 +391,12 @@ def _select(
             coalesce=False,
         )
     where = node.args.get("where")
-    if where is not None:
-        frame = _filter(frame, where.this)
     qualify = node.args.get("qualify")
     if qualify is not None:
-        frame = _dedup(frame, qualify, dedup_dates)
+        cond = where.this if where is not None else None
+        frame = _events_rows(frame, cond, qualify, dedup_dates)
+    elif where is not None:
+        frame = _filter(frame, where.this)
     projections = node.expressions
     names = [_output_name(p) for p in projections if not isinstance(p, exp.Star)]
     group = node.args.get("group")

@@ -1,5 +1,7 @@
-"""The lake's invariant that lets queries skip the dedup: no data file of the events table
-holds an insert_id twice within a project, whoever wrote it (the flusher, compaction).
+"""The lake's invariants that queries rely on, checked on the files the real writers (the
+flusher, compaction) leave: no data file holds an insert_id twice within a project (so
+single-file partitions skip the dedup), and ``event_date`` is the UTC date of ``time`` (so days
+wholly inside a query's range skip the time condition).
 
 Queries deduplicate only the partitions made of several files
 (:mod:`growthos_pipeline.lake.partitions`); a writer that put a duplicate inside one file would
@@ -69,24 +71,34 @@ def _duplicates_per_file(settings: Settings) -> dict[str, int]:
     return out
 
 
+def _dates_off_time(settings: Settings) -> int:
+    """Rows whose event_date is not the UTC date of their time (queries skip the time
+    condition on days wholly inside a range, trusting it)."""
+    frame = pl.read_delta(events_uri(settings))
+    return frame.filter(pl.col("event_date") != pl.col("time").dt.date()).height
+
+
 def _rows(settings: Settings, project: str) -> int:
     frame = pl.scan_delta(events_uri(settings)).filter(pl.col("project_id") == project)
     return int(frame.select(pl.len()).collect().item())
 
 
 def test_the_flusher_writes_each_insert_id_once_per_file(settings: Settings) -> None:
-    ids = [f"a-{i}" for i in range(40)]
+    ids = [f"a-{i}" for i in range(40)] + ["a-53999", "a-54000"]  # 23:59:59 and 00:00:00
     retried = ids[:10]
+    ctx = IngestContext(project_id="p1", received_at=int(NOW.timestamp() * 1e6))
+    evening = build_event(ctx, event_type="x", device_id="d", time="2026-01-05T20:00:00-05:00")
     # retries in the same request, in a later request, and the same ids in another project
     _deliver(
         settings,
         _events("p1", ids + retried[:3]),
-        _events("p1", retried),
+        [*_events("p1", retried), evening],
         _events("p2", ids[:5] + ids[:5]),
     )
-    assert _rows(settings, "p1") == 40 and _rows(settings, "p2") == 5  # repeats were sent
-    assert len(_files(settings)) == 2
+    assert _rows(settings, "p1") == 43 and _rows(settings, "p2") == 5  # repeats were sent
+    assert len(_files(settings)) == 3  # p1 on two days, p2 on one
     assert set(_duplicates_per_file(settings).values()) == {0}
+    assert _dates_off_time(settings) == 0
 
 
 def test_compaction_leaves_one_file_without_duplicates(settings: Settings) -> None:
@@ -103,3 +115,4 @@ def test_compaction_leaves_one_file_without_duplicates(settings: Settings) -> No
     assert multi_file_dates(DeltaTable(events_uri(settings)), "p1") == []
     assert _rows(settings, "p1") == 35
     assert set(_duplicates_per_file(settings).values()) == {0}
+    assert _dates_off_time(settings) == 0

@@ -1,7 +1,10 @@
-"""One row per (event_date, insert_id), and the dedup only where the lake can hold duplicates.
+"""How a query reads the lake's rows: one row per (event_date, insert_id), the dedup only where
+the lake can hold duplicates, the time condition only on days partly in range.
 
 Queries deduplicate the rows of partitions made of several files and read single-file
-partitions as they are (every file is free of duplicates: ``tests/lake/test_partitions.py``).
+partitions as they are (every file is free of duplicates: ``tests/lake/test_partitions.py``),
+and skip the time condition on days wholly inside the range (``event_date`` is the UTC date of
+``time``).
 These tests write small Delta tables by hand so each layout is exact, and compare Polars with
 DuckDB, which runs the general SQL (a dedup over every row).
 """
@@ -116,7 +119,37 @@ def test_rows_of_single_file_dates_are_scanned_without_insert_id(lake: Settings)
     lazy = to_polars(compiled.tree, snap.frames, dedup_dates=snap.dedup_dates)
     assert lazy.collect().rows() == [(None, 4)]
     plan = lazy.explain()
-    # Two scans with their own date filters (not one scan shared by both branches), and the
-    # one of single-file dates reads two columns fewer: no insert_id, no event_id.
-    projected = sorted(int(n) for n in re.findall(r"PROJECT (\d+)/\d+ COLUMNS", plan))
-    assert len(projected) == 2 and projected[1] == projected[0] + 2, plan
+    # One scan per branch, each with its own date filter (not one scan shared by all), and
+    # the one of the single-file day inside the range reads three columns fewer: no
+    # insert_id, no event_id, no time.
+    scans = re.findall(r"SCAN \[([^\]]*)\]\s*PROJECT (\d+)/\d+ COLUMNS", plan)
+    columns = {d: int(n) for paths, n in scans for d in (D1, D2) if f"event_date={d}" in paths}
+    assert columns[D2] - columns[D1] == 3, plan
+
+
+def test_days_inside_the_range_are_not_filtered_on_time(lake: Settings) -> None:
+    # event_date is the UTC date of time in every file the product writes; a row that breaks
+    # this on purpose shows which days skip the time condition (those wholly inside the range)
+    write(lake, D1, [("i1", "e1"), ("i2", "e2")])  # at 10:00:01 and 10:00:02
+    write(lake, D2, [("i3", "e3")])
+    day1 = pl.read_delta(events_uri(lake)).filter(pl.col("event_date") == D1)
+    day1 = day1.with_columns(  # e2 moved five days later, left in D1's partition
+        pl.when(pl.col("event_id") == "e2")
+        .then(pl.col("time") + timedelta(days=5))
+        .otherwise(pl.col("time"))
+        .alias("time")
+    )
+    write_deltalake(
+        events_uri(lake),
+        day1.select(LAKE_SCHEMA.names).to_arrow().cast(LAKE_SCHEMA),
+        mode="overwrite",
+        predicate="event_date = '2026-01-05'",
+        partition_by=PARTITION_BY,
+    )
+    whole = "from 2026-01-05 to 2026-01-07 | count"
+    partial = "from 2026-01-05T10:00:02 to 2026-01-07 | count"
+    assert run(lake, "p1", whole, now=NOW).frame.item() == 3  # e2 counted: D1 is whole
+    assert run(lake, "p1", partial, now=NOW).frame.item() == 1  # D1 partial: e1, e2 out
+    for text, expected in ((whole, 2), (partial, 1)):
+        duck = execute(compile_query(text, "p1", now=NOW), engine="duckdb", settings=lake)
+        assert duck.item() == expected  # the general SQL filters every row on time
