@@ -95,6 +95,9 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         generate_unique_id_function=_operation_id,
+        telemetry=None
+        if settings.otel_enabled
+        else {"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.catalog = catalog

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     vacuum_retention_hours: int = Field(default=168, ge=0)
     compaction_quiet_minutes: float = Field(default=30.0, ge=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    #: FastAPI's OpenTelemetry spans and metrics (for a configured OpenTelemetry provider).
+    #: Off by default: /metrics serves Prometheus metrics, and checking for a provider on
+    #: every request costs the ingest hot path a few percent.
+    otel_enabled: bool = False
     token_max_ttl_hours: int = Field(default=24 * 366, gt=0)
     idempotency_ttl_hours: int = Field(default=24, gt=0)
     session_ttl_hours: int = Field(default=24 * 14, gt=0)
