@@ -108,8 +108,9 @@ class Settings(BaseSettings):
     wal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     wal_seal_interval_s: float = Field(default=0.5, gt=0)
     wal_max_backlog_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=4096)
-    #: Run the WAL flusher thread inside the API process (off: segments wait in the WAL until
-    #: a process with the flusher on adopts the slot, or a test drives the flusher).
+    #: Run the WAL flusher thread inside the API process. Off, sealed segments stay in the
+    #: WAL until a process with it on adopts the slot once this one is gone (tests that drive
+    #: the flusher themselves turn it off).
     flusher_enabled: bool = True
     #: Lake maintenance (docs/dagster.md): data files removed from the Delta log are deleted
     #: after this many hours (readers of older snapshots fail after it); today's partition is
