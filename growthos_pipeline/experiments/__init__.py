@@ -1,0 +1,12 @@
+"""Experiments and feature flags, served in GrowthBook's formats.
+
+======================  ==========================================================================
+module                  what it holds
+======================  ==========================================================================
+``assign.py``           GrowthBook's deterministic assignment: FNV-1a 32-bit, hash versions 1
+                        and 2, bucket ranges (weights, coverage), namespaces, the variation choice
+``config.py``           the experiment and feature models, their validation, and the two payloads
+                        GrowthBook clients read (legacy ``/config`` overrides, SDK features)
+``store.py``            experiments and features in the catalog: create, list, get, update, delete
+======================  ==========================================================================
+"""
