@@ -217,3 +217,34 @@ gdpr_jobs = Table(
     Index("ix_gdpr_jobs_project", "project_id", "id"),
     Index("ix_gdpr_jobs_subject", "project_id", "subject_hash"),
 )
+
+# ---- experiments and features (migration 0004_experiments) -----------------------------------
+
+#: Experiments: the key and status as columns, the validated definition as JSON (``config``).
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("project_id", "key", name="uq_experiments_project_key"),
+    Index("ix_experiments_project", "project_id", "id"),
+)
+
+#: Feature flags: the key as a column, the validated definition (rules and all) as JSON.
+features = Table(
+    "features",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(100), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("project_id", "key", name="uq_features_project_key"),
+    Index("ix_features_project", "project_id", "id"),
+)
