@@ -16,11 +16,13 @@ from fastapi.routing import APIRoute
 from api import errors
 from api.adapters import amplitude as amplitude_adapter
 from api.adapters import growthbook as growthbook_adapter
+from api.adapters import growthbook_features
 from api.adapters import posthog as posthog_adapter
 from api.adapters import segment as segment_adapter
 from api.conventions import ConventionsMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.routes import admin, auth, health, ingest, orgs, projects, query
+from api.routes import experiments as experiments_routes
 from api.routes import gdpr as gdpr_routes
 from api.routes import segments as segments_routes
 from api.routes import usage as usage_routes
@@ -60,6 +62,7 @@ def versioned_router() -> APIRouter:
         usage_routes,
         segments_routes,
         users_routes,
+        experiments_routes,
     ):
         router.include_router(module.router)
     return router
@@ -113,6 +116,7 @@ def create_app(
     # Protocol adapters, each speaking its client library's dialect under its own prefix.
     app.include_router(posthog_adapter.router)
     app.include_router(growthbook_adapter.router)
+    app.include_router(growthbook_features.router)
     app.include_router(segment_adapter.router)
     app.include_router(amplitude_adapter.router)
     app.add_middleware(IdempotencyMiddleware, settings=settings, catalog=catalog)

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from growthos_pipeline.catalog.models import Input
 from growthos_pipeline.errors import BadRequest
@@ -84,8 +84,8 @@ class NamespaceRange(Input):
 
 class Phase(Input):
     name: Label | None = None
-    started_at: datetime
-    ended_at: datetime | None = None
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
 
 
 class ExperimentFields(Input):

@@ -21,7 +21,7 @@ from growthos_pipeline.catalog.access import Principal, require_project, require
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.pagination import Page, paginate
 from growthos_pipeline.catalog.tables import experiments, features, utcnow
-from growthos_pipeline.errors import BadRequest, Conflict, NotFound
+from growthos_pipeline.errors import BadRequest, Conflict, Forbidden, NotFound
 from growthos_pipeline.experiments.config import (
     ExperimentCreate,
     ExperimentRule,
@@ -337,6 +337,18 @@ def delete_feature(
 
 
 # ---- what clients read --------------------------------------------------------------------
+
+
+def client_project(principal: Principal) -> str:
+    """The project whose configuration a client key reads: any project key (``pk_`` is
+    enough, the configuration being public by design) or a project token."""
+    if principal.project_id is None:
+        raise Forbidden(
+            "project_key_required",
+            f"reading a project's configuration needs a project key (pk_, sk_); found a "
+            f"{principal.kind} credential",
+        )
+    return principal.project_id
 
 
 def client_overrides(catalog: Catalog, project_id: str) -> dict[str, Any]:

@@ -42,6 +42,8 @@ from growthos_pipeline.catalog.tables import (
     projects,
     utcnow,
 )
+from growthos_pipeline.catalog.tables import experiments as experiments_table
+from growthos_pipeline.catalog.tables import features as features_table
 from growthos_pipeline.catalog.tables import segments as segments_table
 from growthos_pipeline.ids import new_id
 from growthos_pipeline.lake.derived import replace_project
@@ -145,6 +147,39 @@ def _segment_deleted(world: World, client: TestClient, body: Any) -> None:
     assert (got.status_code, got.json()["error"]["code"]) == (404, "segment_not_found")
 
 
+def _experiment_body(world: World) -> dict[str, Any]:
+    return {
+        "key": f"exp-{uuid.uuid4().hex[:10]}",
+        "variations": [{"value": "a"}, {"value": "b"}],
+        "weights": [0.5, 0.5],
+        "status": "running",
+    }
+
+
+def _created_in_victim(kind: str) -> Callable[[World, TestClient, Any], None]:
+    def effect(world: World, client: TestClient, body: Any) -> None:
+        assert body["project_id"] == world.victim.project_id
+        got = client.get(
+            f"/v1/projects/{world.victim.project_id}/{kind}/{body['id']}",
+            headers=_headers(world.victim.admin_key),
+        )
+        assert got.status_code == 200 and got.json()["key"] == body["key"]
+
+    return effect
+
+
+def _deleted_from_victim(kind: str) -> Callable[[World, TestClient, Any], None]:
+    def effect(world: World, client: TestClient, body: Any) -> None:
+        assert body["deleted"] is True
+        got = client.get(
+            f"/v1/projects/{world.victim.project_id}/{kind}/{body['id']}",
+            headers=_headers(world.victim.admin_key),
+        )
+        assert (got.status_code, got.json()["error"]["code"]) == (404, f"{kind[:-1]}_not_found")
+
+    return effect
+
+
 ROUTES: dict[tuple[str, str], RouteSpec] = {
     # /v1/admin: the org admin key's API.
     ("GET", "/admin/org"): RouteSpec("org_admin"),
@@ -228,6 +263,31 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         "project", effect=_segment_deleted
     ),
     ("GET", "/projects/{project_id}/segments/{segment_id}/members"): RouteSpec("project_read"),
+    # Experiments and feature flags: reads with the query or admin scope, writes with admin.
+    ("GET", "/projects/{project_id}/experiments"): RouteSpec("project_read"),
+    ("POST", "/projects/{project_id}/experiments"): RouteSpec(
+        "project", body=_experiment_body, effect=_created_in_victim("experiments")
+    ),
+    ("GET", "/projects/{project_id}/experiments/{experiment_id}"): RouteSpec("project_read"),
+    ("PATCH", "/projects/{project_id}/experiments/{experiment_id}"): RouteSpec(
+        "project", body=lambda w: {"coverage": 0.5}
+    ),
+    ("DELETE", "/projects/{project_id}/experiments/{experiment_id}"): RouteSpec(
+        "project", effect=_deleted_from_victim("experiments")
+    ),
+    ("GET", "/projects/{project_id}/features"): RouteSpec("project_read"),
+    ("POST", "/projects/{project_id}/features"): RouteSpec(
+        "project",
+        body=lambda w: {"key": f"flag-{uuid.uuid4().hex[:10]}", "default_value": True},
+        effect=_created_in_victim("features"),
+    ),
+    ("GET", "/projects/{project_id}/features/{feature_id}"): RouteSpec("project_read"),
+    ("PATCH", "/projects/{project_id}/features/{feature_id}"): RouteSpec(
+        "project", body=lambda w: {"enabled": False}
+    ),
+    ("DELETE", "/projects/{project_id}/features/{feature_id}"): RouteSpec(
+        "project", effect=_deleted_from_victim("features")
+    ),
     # /v1/auth: the sign-in flow needs no credential.
     ("GET", "/auth/github/login"): RouteSpec("public"),
     ("GET", "/auth/github/callback"): RouteSpec("public"),
@@ -388,6 +448,9 @@ class World:
     gdpr_job_id: str = ""
     #: A segment of the victim's project that the segment routes point at.
     segment_id: str = ""
+    #: An experiment and a feature of the victim's project that their routes point at.
+    experiment_id: str = ""
+    feature_id: str = ""
 
     @property
     def org_ids(self) -> list[str]:
@@ -502,7 +565,37 @@ def build_world(catalog: Catalog, settings: Settings, client: TestClient) -> Wor
         credentials=credentials,
         gdpr_job_id=job["id"],
         segment_id=_derived_data(catalog, settings, victim),
+        **_experiment_data(catalog, victim),
     )
+
+
+def _experiment_data(catalog: Catalog, victim: Tenant) -> dict[str, str]:
+    """An experiment and a feature flag of the victim's project: their ids."""
+    now = utcnow()
+    ids = {"experiment_id": new_id("exp"), "feature_id": new_id("feat")}
+    with catalog.begin() as conn:
+        conn.execute(
+            insert(experiments_table).values(
+                id=ids["experiment_id"],
+                project_id=victim.project_id,
+                key="matrix-experiment",
+                status="draft",
+                config={"variations": [{"value": 0}, {"value": 1}]},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            insert(features_table).values(
+                id=ids["feature_id"],
+                project_id=victim.project_id,
+                key="matrix-flag",
+                config={"default_value": False},
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return ids
 
 
 def _derived_data(catalog: Catalog, settings: Settings, victim: Tenant) -> str:
@@ -596,6 +689,8 @@ def _url(prefix: str, path: str, world: World) -> str:
         user_id="matrix-user",
         job_id=world.gdpr_job_id,
         segment_id=world.segment_id,
+        experiment_id=world.experiment_id,
+        feature_id=world.feature_id,
     )
 
 
