@@ -482,9 +482,12 @@ def funnel(frame: pl.LazyFrame, node: FunnelOp) -> pl.LazyFrame:
     columns += [step.fill_null(False).alias(f"_s{i}") for i, step in enumerate(steps)]
     if by is not None:
         columns.append(expr(by).alias("_group"))
+    # Only events that match a step matter: filtered before the select, the condition can
+    # reach the scan (below the identity join) when it reads event columns only.
+    matching = frame.filter(pl.any_horizontal(step.fill_null(False) for step in steps))
     # Every step reads this frame: cache it, or the scan, dedup and identity join upstream
     # run once per step.
-    flagged = frame.select(columns).filter(pl.col("_actor").is_not_null()).cache()
+    flagged = matching.select(columns).filter(pl.col("_actor").is_not_null()).cache()
     # The anchor is the actor's first step-1 event: its time is the minimum, and its group
     # (with ``by``) is taken in (time, event_id) order within the actor only; a global sort
     # of every step-1 event was the funnel's most expensive step (measured).
@@ -553,12 +556,16 @@ def retention(frame: pl.LazyFrame, node: RetentionOp) -> pl.LazyFrame:
     every = node.args["every"].name.upper()
     periods = int(node.args["periods"].to_py())
     unit = _TRUNC[every]
+    start, returning = expr(node.args["start"]), expr(node.args["returning"])
+    # Only start and return events matter: filtered before the select, the condition can
+    # reach the scan (below the identity join) when it reads event columns only.
     base = (
-        frame.select(
+        frame.filter(start.fill_null(False) | returning.fill_null(False))
+        .select(
             _actor().alias("_actor"),
             pl.col("time"),
-            expr(node.args["start"]).fill_null(False).alias("_start"),
-            expr(node.args["returning"]).fill_null(False).alias("_return"),
+            start.fill_null(False).alias("_start"),
+            returning.fill_null(False).alias("_return"),
         )
         .filter(pl.col("_actor").is_not_null())
         .cache()
