@@ -4,6 +4,10 @@ enough: the configuration is public by design, like GrowthBook's own client keys
 * ``GET /growthbook/api/features/{client_key}``: the features payload GrowthBook's SDKs fetch
   from ``{api_host}/api/features/{client_key}``; give an SDK
   ``api_host="http://<growthos>/growthbook"`` and a GrowthOS public key as ``client_key``.
+* ``GET /growthbook/sub/{client_key}``: server-sent events for SDKs created with
+  ``streaming=True``: an ``event: features`` with the whole payload on connect and after
+  every change (each open stream looks every :data:`STREAM_POLL_S` seconds), a comment line
+  as heartbeat, and an end after :data:`STREAM_LIFETIME_S` seconds (the SDK reconnects).
 * ``GET /config/{key}``: GrowthBook's legacy ``overrides`` format.
 
 Both answer with an ``ETag`` (a hash of the body) and ``Cache-Control``; a request whose
@@ -12,12 +16,14 @@ Both answer with an ``ETag`` (a hash of the body) and ``Cache-Control``; a reque
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ingest_principal_for, require_feature
@@ -27,6 +33,12 @@ from growthos_pipeline.experiments import store
 
 #: Shared caches may keep an answer 30 s, then serve it stale while they revalidate.
 CACHE_CONTROL = "public, max-age=30, stale-while-revalidate=3600"
+#: An open stream looks for a change this often, sends a heartbeat after this long without
+#: one, and ends after this long (the SDK reconnects; a server shutting down is not held).
+STREAM_POLL_S = 1.0
+STREAM_HEARTBEAT_S = 15.0
+STREAM_LIFETIME_S = 300.0
+_CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "ETag"}
 
 router = APIRouter(
     tags=["growthbook"],
@@ -57,12 +69,7 @@ async def _answer(
     payload = await run_in_threadpool(build, request.app.state.catalog, project_id)
     body = orjson.dumps(payload)
     etag = _etag(body)
-    headers = {
-        "ETag": etag,
-        "Cache-Control": CACHE_CONTROL,
-        "Access-Control-Allow-Origin": "*",
-        "Access-Control-Expose-Headers": "ETag",
-    }
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **_CORS}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
@@ -78,6 +85,42 @@ async def features(request: Request, client_key: ClientKey) -> Response:
     """``{"status": 200, "features": {...}, "dateUpdated": ...}`` as GrowthBook's SDKs read
     it: every enabled feature's default value and rules."""
     return await _answer(request, client_key, store.client_features)
+
+
+@router.get(
+    "/growthbook/sub/{client_key}",
+    name="growthbook_stream",
+    response_class=StreamingResponse,
+    responses={"200": {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def stream(request: Request, client_key: ClientKey) -> StreamingResponse:
+    """Server-sent ``features`` events: the features payload on connect and on every change."""
+    principal = await ingest_principal_for(request, client_key)
+    project_id = store.client_project(principal)
+    catalog: Catalog = request.app.state.catalog
+    first = orjson.dumps(await run_in_threadpool(store.client_features, catalog, project_id))
+
+    async def events() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + STREAM_LIFETIME_S
+        last, quiet_since = first, loop.time()
+        yield b"event: features\ndata: " + first + b"\n\n"
+        while loop.time() < end:
+            await asyncio.sleep(STREAM_POLL_S)
+            payload = await run_in_threadpool(store.client_features, catalog, project_id)
+            body = orjson.dumps(payload)
+            if body != last:
+                last, quiet_since = body, loop.time()
+                yield b"event: features\ndata: " + body + b"\n\n"
+            elif loop.time() - quiet_since >= STREAM_HEARTBEAT_S:
+                quiet_since = loop.time()
+                yield b": heartbeat\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **_CORS},
+    )
 
 
 @router.get(

@@ -5,18 +5,24 @@ variation :func:`growthos_pipeline.experiments.config.assignment` gives."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
-from growthbook import GrowthBook
+from growthbook import GrowthBook, feature_repo
 from growthbook.common_types import Experiment
 
 from growthos_pipeline.catalog import keys as catalog_keys
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.experiments import store
-from growthos_pipeline.experiments.config import ExperimentCreate, FeatureCreate, assignment
+from growthos_pipeline.experiments.config import (
+    ExperimentCreate,
+    FeatureCreate,
+    FeatureUpdate,
+    assignment,
+)
 from growthos_pipeline.settings import Settings
 from tests.adapters.live_server import LiveServer, serve
 
@@ -121,3 +127,37 @@ def test_the_legacy_overrides_run_in_the_sdk(live: LiveServer, public_key: str) 
         f"{live.url}/config/{public_key}", headers={"If-None-Match": answer.headers["ETag"]}
     )
     assert again.status_code == 304
+
+
+def test_streaming_sdk_receives_changes(
+    live: LiveServer, public_key: str, catalog: Catalog, settings: Settings, keys: dict[str, str]
+) -> None:
+    gb = GrowthBook(
+        api_host=f"{live.url}/growthbook",
+        client_key=public_key,
+        attributes={"id": "u-1"},
+        streaming=True,
+    )
+    admin = catalog_keys.authenticate(catalog, settings, keys["secret_key"])
+
+    def served_after(value: bool) -> None:
+        store.update_feature(
+            catalog, admin, keys["project_id"], "dark-mode", FeatureUpdate(default_value=value)
+        )
+        deadline = time.monotonic() + 10
+        while gb.is_on("dark-mode") is not value:
+            assert time.monotonic() < deadline, "the change did not reach the streaming SDK"
+            time.sleep(0.05)
+
+    try:
+        assert gb.is_on("dark-mode")
+        # A streaming SDK never polls: each change it sees came down the stream. The second
+        # one happens while the stream is surely open, so the server noticed it by itself.
+        served_after(False)
+        served_after(True)
+    finally:
+        # The SDK's stream thread takes its whole timeout to stop (10 s by default) whatever
+        # the server sends (a heartbeat each second included); a short one closes the
+        # connection all the same.
+        gb.destroy(timeout=1)
+        feature_repo.stopAutoRefresh()  # the SDK keeps its stream client process-wide
