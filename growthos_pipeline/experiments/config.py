@@ -14,7 +14,8 @@ rules (the named experiment's variations become the feature's values).
 
 Semantic checks answer ``400`` with a stable code and the offending field in ``details``:
 ``invalid_weights``, ``invalid_url_regex``, ``invalid_force``, ``invalid_winner``,
-``invalid_namespace``, ``invalid_phases``, ``invalid_feature_value``.
+``invalid_namespace``, ``invalid_phases``, ``invalid_condition`` (a ``$regex`` that does not
+compile), ``invalid_feature_value``.
 
 Examples
 --------
@@ -174,8 +175,43 @@ def _bad(code: str, message: str, field: str, **extra: Any) -> BadRequest:
     return BadRequest(code, message, details=[{"field": field, **extra}])
 
 
+def check_condition(condition: Condition | None, field: str) -> None:
+    """Raise ``400 invalid_condition`` if a ``$regex`` of the GrowthBook ``condition`` does
+    not compile (an SDK would silently treat it as never matching).
+
+    >>> check_condition({"email": {"$regex": "@example[.]com$"}}, "condition")
+    >>> check_condition({"$or": [{"email": {"$regex": "(a"}}]}, "targeting.condition")
+    Traceback (most recent call last):
+    ...
+    growthos_pipeline.errors.BadRequest: invalid_condition: targeting.condition.$or.0.email.$regex \
+is not a valid regular expression: missing ), unterminated subpattern at position 0
+    """
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                where = f"{path}.{key}"
+                if key == "$regex":
+                    try:
+                        re.compile(value if isinstance(value, str) else "")
+                    except re.error as err:
+                        raise _bad(
+                            "invalid_condition",
+                            f"{where} is not a valid regular expression: {err.msg} at "
+                            f"position {err.pos}",
+                            where,
+                        ) from None
+                walk(value, where)
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}.{i}")
+
+    walk(condition, field)
+
+
 def check_experiment(exp: ExperimentFields) -> None:
     """Raise ``400`` with a stable code unless ``exp`` is coherent (see the module doc)."""
+    check_condition(exp.targeting.condition, "targeting.condition")
     count = len(exp.variations)
     if exp.weights is not None:
         if len(exp.weights) != count:
@@ -256,6 +292,7 @@ def check_feature(feature: FeatureFields, experiments: Mapping[str, ExperimentFi
     experiment rule names one of ``experiments`` (by key) whose values have that type."""
     _check_value(feature.default_value, feature.value_type, "default_value")
     for i, rule in enumerate(feature.rules):
+        check_condition(rule.condition, f"rules.{i}.condition")
         if isinstance(rule, ForceRule):
             _check_value(rule.value, feature.value_type, f"rules.{i}.value")
             continue

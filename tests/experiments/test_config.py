@@ -37,6 +37,11 @@ def _exp(**fields: Any) -> ExperimentCreate:
         ({"force": 3}, "invalid_force", "force"),
         ({"winner": -1}, "invalid_winner", "winner"),
         ({"targeting": {"url": "^/checkout/(a|b"}}, "invalid_url_regex", "targeting.url"),
+        (
+            {"targeting": {"condition": {"email": {"$regex": "[a-"}}}},
+            "invalid_condition",
+            "targeting.condition.email.$regex",
+        ),
         ({"namespace": {"id": "ns", "start": 0.6, "end": 0.2}}, "invalid_namespace", "namespace"),
         (
             {
@@ -70,6 +75,17 @@ def test_feature_values_must_have_the_feature_type() -> None:
     with pytest.raises(BadRequest) as caught:
         check_feature(FeatureCreate(key="on", value_type="boolean", default_value=1), {})
     assert caught.value.code == "invalid_feature_value"
+    regex_rule = FeatureCreate.model_validate(
+        {
+            "key": "flag",
+            "rules": [
+                {"type": "force", "value": True, "condition": {"$or": [{"u": {"$regex": "("}}]}}
+            ],
+        }
+    )
+    with pytest.raises(BadRequest) as caught:
+        check_feature(regex_rule, {})
+    assert caught.value.details[0]["field"] == "rules.0.condition.$or.0.u.$regex"
     bad_rule = FeatureCreate.model_validate(
         {"key": "flag", "rules": [{"type": "experiment", "experiment": "checkout"}]}
     )
