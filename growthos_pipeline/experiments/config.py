@@ -113,7 +113,9 @@ class ExperimentCreate(ExperimentFields):
 
 class ExperimentUpdate(Input):
     name: Label | None = None
-    variations: list[Variation] | None = Field(default=None, min_length=2, max_length=20)
+    variations: list[Variation] | None = Field(
+        default=None, min_length=2, max_length=MAX_VARIATIONS
+    )
     weights: list[float] | None = Field(default=None, max_length=MAX_VARIATIONS)
     coverage: float | None = Field(default=None, ge=0, le=1)
     targeting: Targeting | None = None
