@@ -6,6 +6,30 @@ or a feature is named in paths by its id or by its key. Keys are unique in a pro
 (``409 experiment_key_taken``, ``409 feature_key_taken``); an experiment that a feature's rule
 names cannot be deleted (``409 experiment_in_use``), and an update of its variations must keep
 the values those features serve of their type (``400 invalid_feature_value``).
+
+Examples
+--------
+>>> import tempfile
+>>> from growthos_pipeline.catalog import keys, orgs
+>>> from growthos_pipeline.experiments.config import ExperimentCreate, FeatureCreate
+>>> from growthos_pipeline.settings import Settings
+>>> settings = Settings(data_dir=tempfile.mkdtemp())
+>>> catalog = Catalog.open(settings)
+>>> boot = orgs.bootstrap(catalog, settings, org_name="Acme", project_name="Web")
+>>> admin = keys.authenticate(catalog, settings, boot["secret_key"])
+>>> project = boot["project_id"]
+>>> exp = ExperimentCreate(key="cta", status="running", variations=[{"value": "Buy"},
+...                        {"value": "Get it"}])
+>>> create_experiment(catalog, admin, project, exp)["id"].startswith("exp_")
+True
+>>> feature = FeatureCreate(key="cta-text", value_type="string", default_value="Buy",
+...                         rules=[{"type": "experiment", "experiment": "cta"}])
+>>> _ = create_feature(catalog, admin, project, feature)
+>>> client_features(catalog, project)["features"]["cta-text"]["rules"][0]["variations"]
+['Buy', 'Get it']
+>>> client_overrides(catalog, project)["overrides"]
+{'cta': {'status': 'running', 'weights': [0.5, 0.5], 'coverage': 1.0}}
+>>> catalog.dispose()
 """
 
 from __future__ import annotations
