@@ -6,8 +6,9 @@ enough: the configuration is public by design, like GrowthBook's own client keys
   ``api_host="http://<growthos>/growthbook"`` and a GrowthOS public key as ``client_key``.
 * ``GET /growthbook/sub/{client_key}``: server-sent events for SDKs created with
   ``streaming=True``: an ``event: features`` with the whole payload on connect and after
-  every change (each open stream looks every :data:`STREAM_POLL_S` seconds), a comment line
-  as heartbeat, and an end after :data:`STREAM_LIFETIME_S` seconds (the SDK reconnects).
+  every change (streams look every :data:`STREAM_POLL_S` seconds, and share one catalog read
+  per project and period), a comment line as heartbeat, and an end after
+  :data:`STREAM_LIFETIME_S` seconds (the SDK reconnects).
 * ``GET /config/{key}``: GrowthBook's legacy ``overrides`` format.
 
 Both answer with an ``ETag`` (a hash of the body) and ``Cache-Control``; a request whose
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import orjson
@@ -87,6 +89,37 @@ async def features(request: Request, client_key: ClientKey) -> Response:
     return await _answer(request, client_key, store.client_features)
 
 
+@dataclass
+class Snapshots:
+    """The features payload of each streamed project, read from the catalog at most once per
+    :data:`STREAM_POLL_S` however many streams are open (entries idle for a minute go)."""
+
+    entries: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    async def get(self, catalog: Catalog, project_id: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        async with self.locks.setdefault(project_id, asyncio.Lock()):
+            entry = self.entries.get(project_id)
+            if entry is not None and loop.time() - entry[0] < STREAM_POLL_S:
+                return entry[1]
+            payload = await run_in_threadpool(store.client_features, catalog, project_id)
+            now = loop.time()
+            for stale in [p for p, (at, _) in self.entries.items() if now - at > 60]:
+                del self.entries[stale]
+                self.locks.pop(stale, None)
+            self.entries[project_id] = (now, orjson.dumps(payload))
+            return self.entries[project_id][1]
+
+
+def _snapshots(request: Request) -> Snapshots:
+    state = request.app.state
+    found: Snapshots | None = getattr(state, "growthbook_snapshots", None)
+    if found is None:
+        found = state.growthbook_snapshots = Snapshots()
+    return found
+
+
 @router.get(
     "/growthbook/sub/{client_key}",
     name="growthbook_stream",
@@ -98,7 +131,8 @@ async def stream(request: Request, client_key: ClientKey) -> StreamingResponse:
     principal = await ingest_principal_for(request, client_key)
     project_id = store.client_project(principal)
     catalog: Catalog = request.app.state.catalog
-    first = orjson.dumps(await run_in_threadpool(store.client_features, catalog, project_id))
+    snapshots = _snapshots(request)
+    first = await snapshots.get(catalog, project_id)
 
     async def events() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
@@ -107,8 +141,7 @@ async def stream(request: Request, client_key: ClientKey) -> StreamingResponse:
         yield b"event: features\ndata: " + first + b"\n\n"
         while loop.time() < end:
             await asyncio.sleep(STREAM_POLL_S)
-            payload = await run_in_threadpool(store.client_features, catalog, project_id)
-            body = orjson.dumps(payload)
+            body = await snapshots.get(catalog, project_id)
             if body != last:
                 last, quiet_since = body, loop.time()
                 yield b"event: features\ndata: " + body + b"\n\n"

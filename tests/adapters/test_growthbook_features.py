@@ -5,6 +5,8 @@ variation :func:`growthos_pipeline.experiments.config.assignment` gives."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from growthbook import GrowthBook, feature_repo
 from growthbook.common_types import Experiment
 
+from api.adapters.growthbook_features import Snapshots
 from growthos_pipeline.catalog import keys as catalog_keys
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.experiments import store
@@ -161,3 +164,26 @@ def test_streaming_sdk_receives_changes(
         # connection all the same.
         gb.destroy(timeout=1)
         feature_repo.stopAutoRefresh()  # the SDK keeps its stream client process-wide
+
+
+def test_streams_share_one_catalog_read_per_project_and_period(
+    catalog: Catalog, public_key: str, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real = store.client_features
+
+    def counted(catalog: Catalog, project_id: str) -> dict[str, Any]:
+        reads.append(project_id)
+        return real(catalog, project_id)
+
+    monkeypatch.setattr(store, "client_features", counted)
+    snapshots = Snapshots()
+
+    async def many() -> list[bytes]:
+        return await asyncio.gather(
+            *(snapshots.get(catalog, keys["project_id"]) for _ in range(20))
+        )
+
+    bodies = asyncio.run(many())
+    assert reads == [keys["project_id"]] and len(set(bodies)) == 1
+    assert json.loads(bodies[0])["features"]["dark-mode"]["defaultValue"] is True
