@@ -105,10 +105,13 @@ class Flusher:
         *,
         wal_root: Path,
         adopt_interval_s: float = 5.0,
+        reopen_every: int = 100,
     ) -> None:
         self.wal = wal
         self.slot = slot
         self.table = table
+        self.reopen_every = reopen_every
+        self._commits = 0
         self.wal_root = wal_root
         self.adopt_interval_s = adopt_interval_s
         self._wake = threading.Event()
@@ -155,9 +158,20 @@ class Flusher:
                 written += flush_segments(self.table, self.slot.app_id, batch)
                 for done, _ in batch:
                     self.wal.retire(done)
+                self._commits += 1
+            if self._commits >= self.reopen_every:
+                self._reopen()
             self.rows_flushed += written
             self.last_flush_at = time.time()
             return written
+
+    def _reopen(self) -> None:
+        """A fresh handle on the table, loaded from its latest checkpoint. A handle kept up
+        to date commit after commit keeps growing (measured: about 60 KB a commit, so
+        hundreds of MB a day at two commits a second); a new one starts from the checkpoint
+        that delta-rs writes every 100 commits."""
+        self.table = DeltaTable(self.table.table_uri)
+        self._commits = 0
 
     def adopt_orphans(self) -> int:
         """Drain the slots no live process holds; the number of rows written."""
