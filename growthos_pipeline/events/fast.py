@@ -290,7 +290,7 @@ def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
         raise _Unsure  # perhaps too large: the general path measures exactly
 
     agents = [item.user_agent for item in items]
-    if all(agent is None for agent in agents):
+    if agents.count(None) == count:
         browser, os_name, device_type = (
             enrich.user_agent(ctx.user_agent) if ctx.user_agent else (None, None, None)
         )
@@ -333,7 +333,9 @@ def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
         "event_id": event_column,
         "insert_id": (
             event_column
-            if all(i is None for i in insert_ids)
+            if insert_ids.count(None) == count
+            else _ids(insert_ids, max_id)
+            if None not in insert_ids
             else _insert_ids(insert_ids, ids, max_id)
         ),
         "event_type": pa.array(event_types, type=string),
@@ -346,7 +348,7 @@ def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
         "source": _same(ctx.source, count),
         "library": (
             _same(ctx.library, count)
-            if all(lib is None for lib in libraries)
+            if libraries.count(None) == count
             else pa.array([lib or ctx.library for lib in libraries], type=string)
         ),
         "_browser": ua_columns[0],
