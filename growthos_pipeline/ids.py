@@ -107,10 +107,10 @@ class MonotonicIds:
         prefix, first = self._take(count)
         pairs = _PAIRS
         ids: list[str] = []
-        start = first
-        while start < first + count:
-            # The upper 60 bits of the random part change once every 2**20 ids.
-            end = min(first + count, ((start >> 20) + 1) << 20)
+        start, end = first, first + count
+        while start < end:
+            # Runs of ids that share all but the last 10 bits: one concatenation per id.
+            stop = min(end, ((start >> 10) + 1) << 10)
             head = (
                 prefix
                 + pairs[start >> 70]
@@ -119,7 +119,8 @@ class MonotonicIds:
                 + pairs[(start >> 40) & 1023]
                 + pairs[(start >> 30) & 1023]
                 + pairs[(start >> 20) & 1023]
+                + pairs[(start >> 10) & 1023]
             )
-            ids += [head + pairs[(r >> 10) & 1023] + pairs[r & 1023] for r in range(start, end)]
-            start = end
+            ids += [head + pair for pair in pairs[start & 1023 : (stop - 1 & 1023) + 1]]
+            start = stop
         return ids
