@@ -185,8 +185,18 @@ def _some_properties(texts: list[bytes], max_depth: int) -> pa.Array:
 
 def _times(values: list[Scalar], received: int, skew: int, latest: int) -> pa.Array:
     """Event times in microseconds, skew-corrected, or the receive time when absent."""
-    if all(type(v) is int or v is None for v in values):  # epoch numbers, the usual case
-        numbers = cast(list[int | None], values)
+    try:  # every time in epoch milliseconds, as SDKs send them: one multiplication each
+        numbers = cast(list[int], values)
+        if (
+            type(sum(numbers)) is int  # all integers (a float or None makes it fail or float)
+            and min(numbers) >= 100_000_000_000
+            and max(numbers) < 100_000_000_000_000
+        ):
+            return _checked([v * 1000 + skew for v in numbers], latest)
+    except TypeError:  # a missing time, or text among them
+        pass
+    if all(type(v) is int or v is None for v in values):  # epoch numbers
+        optional = cast(list[int | None], values)
         times = [
             received
             if v is None
@@ -198,10 +208,14 @@ def _times(values: list[Scalar], received: int, skew: int, latest: int) -> pa.Ar
                 else v * 1_000_000
             )
             + skew
-            for v in numbers
+            for v in optional
         ]
     else:
         times = [received if v is None or v == "" else parse_time(v) + skew for v in values]
+    return _checked(times, latest)
+
+
+def _checked(times: list[int], latest: int) -> pa.Array:
     if min(times) < _MIN_TIME_US or max(times) > latest:
         raise _Unsure
     return pa.array(times, type=pa.int64())
