@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -443,3 +445,39 @@ def test_assigner_matches_the_served_assignment() -> None:
         assert got == (served.variation if served.in_experiment else None)
         seen.add(got)
     assert seen == {0, 1, 2, None}
+
+
+# ---- the documentation's example ------------------------------------------------------------
+
+
+def _close(got: object, shown: object) -> bool:
+    if isinstance(shown, float):
+        return isinstance(got, float) and abs(got - shown) < 6e-5
+    if isinstance(shown, tuple):
+        return (
+            isinstance(got, tuple)
+            and len(got) == len(shown)
+            and all(_close(g, s) for g, s in zip(got, shown, strict=True))
+        )
+    return got == shown
+
+
+def test_docs_example_shows_what_the_code_gives() -> None:
+    """Every ``expression  # value`` line of the Python example under "Results: the
+    statistics" in docs/experiments.md evaluates to the value shown (to its 4 decimals)."""
+    text = (Path(__file__).parents[2] / "docs" / "experiments.md").read_text()
+    section = text.split("## Results: the statistics", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    lines = code.splitlines()
+    checked = 0
+    for node in ast.parse(code).body:
+        _, _, comment = lines[(node.end_lineno or node.lineno) - 1].partition("  # ")
+        if isinstance(node, ast.Expr) and comment:
+            shown = ast.literal_eval(comment.split("): ", 1)[0].rstrip(")") + ")")
+            got = eval(compile(ast.Expression(node.value), "docs", "eval"), namespace)
+            assert _close(got, shown), f"line {node.lineno}: the docs show {shown}, got {got}"
+            checked += 1
+        else:
+            exec(compile(ast.Module([node], []), "docs", "exec"), namespace)
+    assert checked == 6
