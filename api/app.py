@@ -27,9 +27,11 @@ from api.routes import gdpr as gdpr_routes
 from api.routes import segments as segments_routes
 from api.routes import usage as usage_routes
 from api.routes import users as users_routes
+from api.routes import webhooks as webhooks_routes
 from growthos_pipeline import __version__
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.keys import KeyCache
+from growthos_pipeline.experiments.webhooks import WebhookWorker
 from growthos_pipeline.ingest.accept import Ingestor
 from growthos_pipeline.ratelimit import RateLimiter
 from growthos_pipeline.settings import Settings, get_settings
@@ -63,6 +65,7 @@ def versioned_router() -> APIRouter:
         segments_routes,
         users_routes,
         experiments_routes,
+        webhooks_routes,
     ):
         router.include_router(module.router)
     return router
@@ -84,12 +87,17 @@ def create_app(
         ingestor = Ingestor(settings)
         ingestor.start()
         app.state.ingestor = ingestor
+        # Webhook deliveries wait in the catalog; this thread posts them (with retries).
+        webhook_worker = WebhookWorker(catalog, settings)
+        if settings.webhooks_worker_enabled:
+            webhook_worker.start()
         # Everything made so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise walk it all again and again (latency).
         gc.freeze()
         try:
             yield
         finally:
+            webhook_worker.stop()
             ingestor.stop()
 
     app = FastAPI(

@@ -127,6 +127,18 @@ class Settings(BaseSettings):
     session_ttl_hours: int = Field(default=24 * 14, gt=0)
     cookie_secure: bool | None = None
 
+    #: Webhooks (docs/experiments.md): loopback, private, link-local and metadata addresses
+    #: are refused unless allowed (development and tests only); failed deliveries are retried
+    #: ``webhooks_max_attempts`` times in all, after base, 2 x base, 4 x base... seconds (with
+    #: jitter, capped); the worker looks for due deliveries every ``webhooks_poll_interval_s``.
+    webhooks_allow_private: bool = False
+    webhooks_max_attempts: int = Field(default=5, ge=1, le=20)
+    webhooks_backoff_base_s: float = Field(default=1.0, gt=0)
+    webhooks_backoff_max_s: float = Field(default=3600.0, gt=0)
+    webhooks_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhooks_poll_interval_s: float = Field(default=1.0, gt=0)
+    webhooks_worker_enabled: bool = True
+
     github_client_id: str | None = None
     github_client_secret: SecretStr | None = None
     github_authorize_url: str = "https://github.com/login/oauth/authorize"
@@ -170,6 +182,8 @@ class Settings(BaseSettings):
                 )
             if self.cookie_secure is False:
                 raise ValueError("GROWTHOS_COOKIE_SECURE cannot be false in production")
+            if self.webhooks_allow_private:
+                raise ValueError("GROWTHOS_WEBHOOKS_ALLOW_PRIVATE cannot be true in production")
         return self
 
     # ---- derived values -------------------------------------------------------------------

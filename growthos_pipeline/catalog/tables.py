@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -247,4 +248,65 @@ features = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     UniqueConstraint("project_id", "key", name="uq_features_project_key"),
     Index("ix_features_project", "project_id", "id"),
+)
+
+# ---- webhooks (migration 0005_webhooks) -------------------------------------------------------
+
+#: Endpoints a project's experiment and feature changes are posted to. The signing secret is
+#: stored encrypted (AES-GCM under a key derived from the server secret), never in the clear.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("description", String(200), nullable=True),
+    Column("secret_encrypted", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_webhook_endpoints_project", "project_id", "id"),
+)
+
+#: One message to one endpoint; ``body`` is the exact JSON signed and sent on every attempt.
+#: Pending deliveries (``status`` pending, due at ``next_attempt_at``) survive a restart.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "endpoint_id",
+        String(40),
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("project_id", String(40), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+)
+
+#: The delivery log: one row per attempt.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "delivery_id",
+        String(40),
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(500), nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
 )

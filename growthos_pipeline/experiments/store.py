@@ -46,6 +46,7 @@ from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.pagination import Page, paginate
 from growthos_pipeline.catalog.tables import experiments, features, utcnow
 from growthos_pipeline.errors import BadRequest, Conflict, Forbidden, NotFound
+from growthos_pipeline.experiments import webhooks
 from growthos_pipeline.experiments.config import (
     ExperimentCreate,
     ExperimentRule,
@@ -121,6 +122,19 @@ def _feature_models(conn: Connection, project_id: str) -> list[FeatureCreate]:
     return [_model(features, r) for r in rows.mappings()]
 
 
+def _notify(
+    conn: Connection, project_id: str, table: Table, action: str, view: dict[str, Any]
+) -> None:
+    """Enqueue the change for the project's webhooks, with the features payload it yields."""
+    kind = _KIND[table.name]
+    webhooks.enqueue(
+        conn,
+        project_id,
+        f"{kind}.{action}",
+        lambda: {kind: view, "features": _features_payload(conn, project_id)},
+    )
+
+
 def _check(conn: Connection, table: Table, project_id: str, model: Any) -> None:
     models = _experiment_models(conn, project_id)
     if table is experiments:
@@ -174,6 +188,7 @@ def _create(
             target=str(row["id"]),
             details={"key": model.key},
         )
+        _notify(conn, project_id, table, "created", _view(row))
     return _view(row)
 
 
@@ -254,6 +269,7 @@ def _update(
             target=str(row["id"]),
             details={"fields": sorted(changes)},
         )
+        _notify(conn, project_id, table, "updated", _view(row | values))
     return _view(row | values)
 
 
@@ -288,6 +304,7 @@ def _delete(
             project_id=project_id,
             target=str(row["id"]),
         )
+        _notify(conn, project_id, table, "deleted", {**_view(row), "deleted": True})
     return {**_view(row), "deleted": True}
 
 
@@ -385,16 +402,20 @@ def client_overrides(catalog: Catalog, project_id: str) -> dict[str, Any]:
 def client_features(catalog: Catalog, project_id: str) -> dict[str, Any]:
     """The SDK features payload for ``project_id``, dated by its latest change."""
     with catalog.connect() as conn:
-        models = _experiment_models(conn, project_id)
-        feature_models = _feature_models(conn, project_id)
-        latest = [
-            conn.execute(
-                select(table.c.updated_at)
-                .where(table.c.project_id == project_id)
-                .order_by(table.c.updated_at.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            for table in (experiments, features)
-        ]
+        return _features_payload(conn, project_id)
+
+
+def _features_payload(conn: Connection, project_id: str) -> dict[str, Any]:
+    models = _experiment_models(conn, project_id)
+    feature_models = _feature_models(conn, project_id)
+    latest = [
+        conn.execute(
+            select(table.c.updated_at)
+            .where(table.c.project_id == project_id)
+            .order_by(table.c.updated_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        for table in (experiments, features)
+    ]
     dates = [d for d in latest if d is not None]
     return features_payload(feature_models, models, updated_at=max(dates) if dates else None)

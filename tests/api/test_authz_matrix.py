@@ -168,6 +168,15 @@ def _created_in_victim(kind: str) -> Callable[[World, TestClient, Any], None]:
     return effect
 
 
+def _webhook_created(world: World, client: TestClient, body: Any) -> None:
+    assert body["project_id"] == world.victim.project_id and body["secret"].startswith("whsec_")
+    got = client.get(
+        f"/v1/projects/{world.victim.project_id}/webhooks/{body['id']}",
+        headers=_headers(world.victim.admin_key),
+    )
+    assert got.status_code == 200 and "secret" not in got.json()
+
+
 def _deleted_from_victim(kind: str) -> Callable[[World, TestClient, Any], None]:
     def effect(world: World, client: TestClient, body: Any) -> None:
         assert body["deleted"] is True
@@ -288,6 +297,18 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ("DELETE", "/projects/{project_id}/features/{feature_id}"): RouteSpec(
         "project", effect=_deleted_from_victim("features")
     ),
+    # Webhooks of a project: every route needs the admin scope (their URLs and log are
+    # configuration, not derived data). A public IP literal: registration resolves no name.
+    ("GET", "/projects/{project_id}/webhooks"): RouteSpec("project"),
+    ("POST", "/projects/{project_id}/webhooks"): RouteSpec(
+        "project", body=lambda w: {"url": "https://93.184.215.14/hook"}, effect=_webhook_created
+    ),
+    ("GET", "/projects/{project_id}/webhooks/{webhook_id}"): RouteSpec("project"),
+    ("DELETE", "/projects/{project_id}/webhooks/{webhook_id}"): RouteSpec(
+        "project", effect=_deleted_from_victim("webhooks")
+    ),
+    ("POST", "/projects/{project_id}/webhooks/{webhook_id}/test"): RouteSpec("project"),
+    ("GET", "/projects/{project_id}/webhooks/{webhook_id}/deliveries"): RouteSpec("project"),
     # /v1/auth: the sign-in flow needs no credential.
     ("GET", "/auth/github/login"): RouteSpec("public"),
     ("GET", "/auth/github/callback"): RouteSpec("public"),
@@ -451,6 +472,8 @@ class World:
     #: An experiment and a feature of the victim's project that their routes point at.
     experiment_id: str = ""
     feature_id: str = ""
+    #: A webhook endpoint of the victim's project that the webhook routes point at.
+    webhook_id: str = ""
 
     @property
     def org_ids(self) -> list[str]:
@@ -552,6 +575,12 @@ def build_world(catalog: Catalog, settings: Settings, client: TestClient) -> Wor
         }
     # The token the token routes point at is created the way callers create tokens.
     target = _create_token(client, victim.secret_key, victim.project_id, ["query"])
+    webhook = client.post(
+        f"/v1/projects/{victim.project_id}/webhooks",
+        headers=_headers(victim.secret_key),
+        json={"url": "https://93.184.215.14/matrix"},
+    )
+    assert webhook.status_code == 201, webhook.text
     with catalog.begin() as conn:
         job = gdpr.create_job(
             conn, settings, {"id": victim.project_id, "org_id": victim.org_id}, "matrix-user"
@@ -565,6 +594,7 @@ def build_world(catalog: Catalog, settings: Settings, client: TestClient) -> Wor
         credentials=credentials,
         gdpr_job_id=job["id"],
         segment_id=_derived_data(catalog, settings, victim),
+        webhook_id=webhook.json()["id"],
         **_experiment_data(catalog, victim),
     )
 
@@ -655,6 +685,7 @@ def matrix_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         data_dir=data_dir,  # type: ignore[call-arg]
         secret_key="test-secret-" + "x" * 40,
         rate_limits_enabled=False,
+        webhooks_worker_enabled=False,  # no delivery leaves for the public test address
     )
 
 
@@ -691,6 +722,7 @@ def _url(prefix: str, path: str, world: World) -> str:
         segment_id=world.segment_id,
         experiment_id=world.experiment_id,
         feature_id=world.feature_id,
+        webhook_id=world.webhook_id,
     )
 
 

@@ -1,0 +1,313 @@
+"""Webhooks end to end: a receiver on 127.0.0.1 gets signed messages for experiment and
+feature changes, retries back off, redirects are not followed, and private addresses are
+refused unless allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from standardwebhooks.webhooks import Webhook
+
+from api.app import create_app
+from growthos_pipeline.catalog.database import Catalog
+from growthos_pipeline.catalog.orgs import bootstrap
+from growthos_pipeline.experiments import webhooks
+from growthos_pipeline.settings import Settings
+from tests.api.webhook_receiver import Receiver, receiver
+from tests.conftest import MakeSettings, auth
+
+EXPERIMENT = {"key": "cta", "status": "running", "variations": [{"value": "a"}, {"value": "b"}]}
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    with receiver() as state:
+        yield state
+
+
+@pytest.fixture
+def dev_settings(make_settings: MakeSettings) -> Settings:
+    """Private addresses allowed (the receiver is on loopback), fast retries, no worker: the
+    tests run the deliveries themselves unless they start one."""
+    return make_settings(
+        webhooks_allow_private=True,
+        webhooks_backoff_base_s=0.05,
+        webhooks_poll_interval_s=0.02,
+        webhooks_worker_enabled=False,
+        webhooks_max_attempts=3,
+    )
+
+
+@pytest.fixture
+def dev_catalog(dev_settings: Settings) -> Iterator[Catalog]:
+    catalog = Catalog.open(dev_settings)
+    yield catalog
+    catalog.dispose()
+
+
+@pytest.fixture
+def boot(dev_catalog: Catalog, dev_settings: Settings) -> dict[str, str]:
+    return bootstrap(dev_catalog, dev_settings, org_name="Acme", project_name="Web")
+
+
+@pytest.fixture
+def api(dev_settings: Settings, dev_catalog: Catalog) -> Iterator[TestClient]:
+    with TestClient(create_app(dev_settings, catalog=dev_catalog)) as client:
+        yield client
+
+
+def _register(client: TestClient, boot: dict[str, str], url: str) -> dict[str, Any]:
+    response = client.post(
+        f"/v1/projects/{boot['project_id']}/webhooks",
+        json={"url": url, "description": "receiver"},
+        headers=auth(boot["secret_key"]),
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _log(client: TestClient, boot: dict[str, str], webhook_id: str) -> list[dict[str, Any]]:
+    response = client.get(
+        f"/v1/projects/{boot['project_id']}/webhooks/{webhook_id}/deliveries",
+        headers=auth(boot["secret_key"]),
+    )
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def test_a_change_survives_a_restart_and_arrives_signed(
+    api: TestClient,
+    boot: dict[str, str],
+    hook: Receiver,
+    dev_settings: Settings,
+    dev_catalog: Catalog,
+) -> None:
+    created = _register(api, boot, f"{hook.url}/hooks")
+    secret = created["secret"]
+    assert secret.startswith("whsec_") and len(secret) >= len("whsec_") + 32
+    response = api.post(
+        f"/v1/projects/{boot['project_id']}/experiments",
+        json=EXPERIMENT,
+        headers=auth(boot["secret_key"]),
+    )
+    assert response.status_code == 201, response.text
+    assert hook.requests == []  # this app runs no worker: the delivery waits in the catalog
+
+    # Another process (its worker on) picks the pending delivery up from the catalog.
+    worker_settings = dev_settings.model_copy(update={"webhooks_worker_enabled": True})
+    with TestClient(create_app(worker_settings, catalog=dev_catalog)):
+        (received,) = hook.wait_for(1)
+    assert received.path == "/hooks"
+    payload = Webhook(secret).verify(received.body, received.headers)
+    assert payload["type"] == "experiment.created"
+    assert payload["data"]["experiment"]["key"] == "cta"
+    rules = payload["data"]["features"]["features"]
+    assert rules == {}  # no feature serves it yet; the SDK payload comes along all the same
+    with pytest.raises(Exception, match="signature"):
+        Webhook("whsec_" + "A" * 43 + "=").verify(received.body, received.headers)
+
+    (attempt,) = _log(api, boot, created["id"])
+    assert attempt["status_code"] == 200 and attempt["delivery_status"] == "succeeded"
+    assert attempt["delivery_id"] == received.headers["webhook-id"]
+
+
+def test_feature_update_delivers_the_sdk_payload(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    secret = _register(api, boot, hook.url)["secret"]
+    project = f"/v1/projects/{boot['project_id']}"
+    headers = auth(boot["secret_key"])
+    api.post(f"{project}/features", json={"key": "dark", "default_value": False}, headers=headers)
+    patched = api.patch(f"{project}/features/dark", json={"enabled": False}, headers=headers)
+    assert patched.status_code == 200
+    webhooks.deliver_due(api.app.state.catalog, dev_settings)  # type: ignore[attr-defined]
+    types = [Webhook(secret).verify(r.body, r.headers)["type"] for r in hook.wait_for(2)]
+    assert types == ["feature.created", "feature.updated"]
+    first, last = (orjson.loads(r.body) for r in hook.requests)
+    assert "dark" in first["data"]["features"]["features"]  # what the SDKs read now
+    assert last["data"]["feature"]["enabled"] is False
+    assert "dark" not in last["data"]["features"]["features"]  # switched off: not served
+
+
+def test_retries_back_off_and_keep_the_message_id(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    created = _register(api, boot, hook.url)
+    hook.script = [500, 500, 200]
+    queued = api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test",
+        headers=auth(boot["secret_key"]),
+    )
+    assert queued.status_code == 202 and queued.json()["event_type"] == "webhook.test"
+
+    now = datetime.fromisoformat(queued.json()["created_at"])
+    times = [now]
+    for _ in range(3):
+        assert webhooks.deliver_due(catalog, dev_settings, now=now) == 1
+        assert webhooks.deliver_due(catalog, dev_settings, now=now) == 0  # not due again yet
+        log = _log(api, boot, created["id"])
+        if log[-1]["next_attempt_at"] is None:
+            break
+        now = datetime.fromisoformat(log[-1]["next_attempt_at"])
+        times.append(now)
+    log = _log(api, boot, created["id"])
+    assert [a["status_code"] for a in log] == [500, 500, 200]
+    assert [a["attempt"] for a in log] == [1, 2, 3]
+    assert log[-1]["delivery_status"] == "succeeded" and log[0]["error"]
+    first, second = times[1] - times[0], times[2] - times[1]
+    assert 0 < first.total_seconds() < second.total_seconds()
+    ids = {r.headers["webhook-id"] for r in hook.wait_for(3)}
+    assert ids == {queued.json()["id"]}
+    for received in hook.requests:
+        Webhook(created["secret"]).verify(received.body, received.headers)
+
+
+def test_a_delivery_fails_after_the_last_attempt(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    created = _register(api, boot, hook.url)
+    hook.script = [503] * 10
+    api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test",
+        headers=auth(boot["secret_key"]),
+    )
+    later = datetime.now(UTC)
+    for day in range(1, 6):  # each pass a day later: every retry is due
+        webhooks.deliver_due(catalog, dev_settings, now=later + timedelta(days=day))
+    log = _log(api, boot, created["id"])
+    assert len(log) == dev_settings.webhooks_max_attempts == 3
+    assert log[-1]["delivery_status"] == "failed" and log[-1]["next_attempt_at"] is None
+
+
+def test_a_redirect_is_a_failure_and_not_followed(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    created = _register(api, boot, hook.url)
+    hook.script = [302]
+    api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test",
+        headers=auth(boot["secret_key"]),
+    )
+    webhooks.deliver_due(catalog, dev_settings)
+    (attempt,) = _log(api, boot, created["id"])
+    assert attempt["status_code"] == 302 and "not followed" in attempt["error"]
+    assert attempt["delivery_status"] == "pending" and attempt["next_attempt_at"] is not None
+    assert [r.path for r in hook.requests] == ["/"]  # /elsewhere was never asked for
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/",
+        "http://[fd00:ec2::254]/",
+        "http://localhost:9000/hook",  # a name that resolves to loopback
+        "http://0.0.0.0/",
+        "http://192.168.1.10/",
+    ],
+)
+def test_private_addresses_are_refused(client: TestClient, keys: dict[str, str], url: str) -> None:
+    response = client.post(
+        f"/v1/projects/{keys['project_id']}/webhooks",
+        json={"url": url},
+        headers=auth(keys["secret_key"]),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "webhook_url_forbidden"
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/", "http:///nohost", "http://u:p@1.1.1.1/"])
+def test_malformed_urls_are_refused(client: TestClient, keys: dict[str, str], url: str) -> None:
+    response = client.post(
+        f"/v1/projects/{keys['project_id']}/webhooks",
+        json={"url": url},
+        headers=auth(keys["secret_key"]),
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_webhook_url"
+
+
+def test_metadata_addresses_are_refused_even_in_development(
+    api: TestClient, boot: dict[str, str]
+) -> None:
+    response = api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks",
+        json={"url": "http://169.254.169.254/"},
+        headers=auth(boot["secret_key"]),
+    )
+    assert response.json()["error"]["code"] == "webhook_url_forbidden"
+
+
+def test_delivery_checks_the_address_again(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    """An endpoint allowed once is checked again before each attempt (DNS rebinding)."""
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    created = _register(api, boot, hook.url)
+    api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test",
+        headers=auth(boot["secret_key"]),
+    )
+    strict = dev_settings.model_copy(update={"webhooks_allow_private": False})
+    webhooks.deliver_due(catalog, strict)
+    (attempt,) = _log(api, boot, created["id"])
+    assert attempt["status_code"] is None and "webhook_url_forbidden" in attempt["error"]
+    assert hook.requests == []
+
+
+def test_the_secret_is_shown_once_and_not_stored_in_clear(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    created = _register(api, boot, hook.url)
+    secret = created["secret"]
+    base = f"/v1/projects/{boot['project_id']}/webhooks"
+    headers = auth(boot["secret_key"])
+    answers = [
+        api.get(base, headers=headers),
+        api.get(f"{base}/{created['id']}", headers=headers),
+        api.get(f"{base}/{created['id']}/deliveries", headers=headers),
+    ]
+    for answer in answers:
+        assert answer.status_code == 200 and "secret" not in answer.text
+        assert secret.split("_", 1)[1][:16] not in answer.text
+    assert answers[0].json()["data"][0]["id"] == created["id"]
+
+    api.app.state.catalog.dispose()  # type: ignore[attr-defined]
+    db = Path(dev_settings.data_dir) / "catalog.db"
+    dump = b"".join(p.read_bytes() for p in db.parent.glob("catalog.db*"))
+    assert created["id"].encode() in dump  # the endpoint is there ...
+    body = secret.split("_", 1)[1]
+    for part in (secret, body[:16], body[-22:]):  # ... but no part of its secret
+        assert part.encode() not in dump
+
+
+def test_delete_removes_the_endpoint_and_its_log(
+    api: TestClient, boot: dict[str, str], hook: Receiver
+) -> None:
+    created = _register(api, boot, hook.url)
+    url = f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}"
+    api.post(f"{url}/test", headers=auth(boot["secret_key"]))
+    deleted = api.delete(url, headers=auth(boot["secret_key"]))
+    assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+    gone = api.get(url, headers=auth(boot["secret_key"]))
+    assert (gone.status_code, gone.json()["error"]["code"]) == (404, "webhook_not_found")
+
+
+def test_signatures_match_the_reference_library() -> None:
+    secret = webhooks.new_secret()
+    stamp = datetime.now().astimezone()
+    reference = Webhook(secret).sign("msg_1", stamp, '{"a": 1}')
+    assert webhooks.sign(secret, "msg_1", int(stamp.timestamp()), '{"a": 1}') == reference
