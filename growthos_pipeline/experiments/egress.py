@@ -5,12 +5,16 @@ resolves to is a public unicast address: loopback, private, link-local, shared (
 multicast, unspecified, reserved, documentation and cloud metadata addresses are refused
 (``400 webhook_url_forbidden``), unless ``allow_private`` (development and tests) lets all but
 the metadata addresses through. The check runs at registration and again before every
-delivery, so a name that resolves elsewhere later (DNS rebinding) is refused then.
+delivery, and :func:`pin` sends the request to the address just checked (the name stays in
+the ``Host`` header and the TLS server name), so a name that resolves elsewhere later (DNS
+rebinding) cannot redirect a delivery.
 
 Examples
 --------
 >>> check_url("http://127.0.0.1:8080/hook", allow_private=True)
 '127.0.0.1'
+>>> pin("https://hooks.example.com:8443/in?x=1", "93.184.215.14")
+('https://93.184.215.14:8443/in?x=1', 'hooks.example.com:8443', 'hooks.example.com')
 >>> try:
 ...     check_url("http://169.254.169.254/latest/meta-data", allow_private=True)
 ... except BadRequest as err:
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from growthos_pipeline.errors import BadRequest
 
@@ -112,3 +116,22 @@ def check_url(url: str, *, allow_private: bool) -> str:
             details=[{"field": "url", "address": str(address)}],
         )
     return str(addresses[0])
+
+
+def pin(url: str, address: str) -> tuple[str, str | None, str | None]:
+    """``url`` aimed at ``address`` (an address :func:`check_url` allowed for its host), the
+    ``Host`` header and the TLS server name that keep the original name; for a URL whose host
+    is already an IP literal, ``url`` itself and two Nones."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return url, None, None
+    netloc = f"[{address}]" if ":" in address else address
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    sni = host if parts.scheme == "https" else None
+    return urlunsplit(parts._replace(netloc=netloc)), parts.netloc, sni

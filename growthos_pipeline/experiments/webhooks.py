@@ -11,8 +11,8 @@ A change enqueues one delivery per endpoint, in the transaction of the change it
 change is never committed without its deliveries. :func:`deliver_due` (run by
 :class:`WebhookWorker` in the API process) posts the due ones: no redirects (a 3xx is a failed
 attempt), short timeouts, a bounded read of the answer, the SSRF guard of :mod:`egress` again
-before every attempt, retries after an exponential backoff with jitter, and one row per attempt
-in the delivery log.
+before every attempt (the request goes to the address checked), retries after an exponential
+backoff with jitter, and one row per attempt in the delivery log.
 
 Examples
 --------
@@ -54,7 +54,7 @@ from growthos_pipeline.catalog.tables import (
     webhook_endpoints,
 )
 from growthos_pipeline.errors import BadRequest, ConfigurationError, NotFound
-from growthos_pipeline.experiments.egress import check_url
+from growthos_pipeline.experiments.egress import check_url, pin
 from growthos_pipeline.ids import new_id
 from growthos_pipeline.settings import Settings
 
@@ -392,9 +392,10 @@ def _post(
 ) -> tuple[int | None, str | None]:
     """One attempt: the status code (None without an answer) and the error (None on 2xx)."""
     try:
-        check_url(delivery["url"], allow_private=settings.webhooks_allow_private)
+        address = check_url(delivery["url"], allow_private=settings.webhooks_allow_private)
     except BadRequest as err:
         return None, f"{err.code}: {err.message}"
+    target, host, sni = pin(delivery["url"], address)
     secret = _decrypt(settings, delivery["endpoint_id"], delivery["secret_encrypted"])
     timestamp = int(time.time())
     headers = {
@@ -404,9 +405,15 @@ def _post(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(secret, delivery["id"], timestamp, delivery["body"]),
     }
+    if host is not None:
+        headers["host"] = host
     try:
         with client.stream(
-            "POST", delivery["url"], content=delivery["body"].encode(), headers=headers
+            "POST",
+            target,
+            content=delivery["body"].encode(),
+            headers=headers,
+            extensions={"sni_hostname": sni} if sni else {},
         ) as response:
             read = 0
             for chunk in response.iter_bytes():

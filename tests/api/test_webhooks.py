@@ -311,3 +311,20 @@ def test_signatures_match_the_reference_library() -> None:
     stamp = datetime.now().astimezone()
     reference = Webhook(secret).sign("msg_1", stamp, '{"a": 1}')
     assert webhooks.sign(secret, "msg_1", int(stamp.timestamp()), '{"a": 1}') == reference
+
+
+def test_a_named_host_is_reached_at_the_address_checked(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    """The delivery connects to the address the guard allowed, the name kept as Host."""
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    port = hook.url.rsplit(":", 1)[1]
+    created = _register(api, boot, f"http://localhost:{port}/named")
+    api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test",
+        headers=auth(boot["secret_key"]),
+    )
+    webhooks.deliver_due(catalog, dev_settings)
+    (received,) = hook.wait_for(1)
+    assert received.path == "/named" and received.headers["host"] == f"localhost:{port}"
+    Webhook(created["secret"]).verify(received.body, received.headers)
