@@ -328,3 +328,28 @@ def test_a_named_host_is_reached_at_the_address_checked(
     (received,) = hook.wait_for(1)
     assert received.path == "/named" and received.headers["host"] == f"localhost:{port}"
     Webhook(created["secret"]).verify(received.body, received.headers)
+
+
+def test_the_docs_verification_examples_accept_a_delivery(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    """Both Python examples of the "Webhooks" section of docs/experiments.md accept a real
+    delivery and refuse it once the body is changed."""
+    text = (Path(__file__).parents[2] / "docs" / "experiments.md").read_text()
+    section = text.split("## Webhooks", 1)[1].split("\n## ", 1)[0]
+    namespace: dict[str, Any] = {}
+    for block in section.split("```python\n")[1:]:
+        exec(block.split("```", 1)[0], namespace)
+    created = _register(api, boot, hook.url)
+    api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test",
+        headers=auth(boot["secret_key"]),
+    )
+    webhooks.deliver_due(api.app.state.catalog, dev_settings)  # type: ignore[attr-defined]
+    (received,) = hook.wait_for(1)
+    secret = created["secret"]
+    assert namespace["receive"](received.body, received.headers, secret)["type"] == "webhook.test"
+    assert namespace["signature_ok"](received.body, received.headers, secret) is True
+    assert namespace["signature_ok"](received.body + b" ", received.headers, secret) is False
+    with pytest.raises(Exception, match="signature"):
+        namespace["receive"](received.body + b" ", received.headers, secret)
