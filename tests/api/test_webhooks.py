@@ -206,6 +206,23 @@ def test_a_redirect_is_a_failure_and_not_followed(
     assert [r.path for r in hook.requests] == ["/"]  # /elsewhere was never asked for
 
 
+def test_a_slow_endpoint_times_out(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    created = _register(api, boot, hook.url)
+    hook.script = [0]  # the receiver stalls for 2 s
+    api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test",
+        headers=auth(boot["secret_key"]),
+    )
+    impatient = dev_settings.model_copy(update={"webhooks_timeout_s": 0.3})
+    webhooks.deliver_due(catalog, impatient)
+    (attempt,) = _log(api, boot, created["id"])
+    assert attempt["status_code"] is None and "Timeout" in attempt["error"]
+    assert attempt["duration_ms"] < 1500 and attempt["delivery_status"] == "pending"
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -4,6 +4,7 @@ status codes and records every request, so tests can check signatures, bodies an
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ class Received:
 @dataclass
 class Receiver:
     url: str
-    #: Status codes to answer, in order; 200 once the script is used up.
+    #: Status codes to answer, in order (0: stall 2 s, then answer 200); 200 once the script
+    #: is used up.
     script: list[int] = field(default_factory=list)
     requests: list[Received] = field(default_factory=list)
     changed: threading.Condition = field(default_factory=threading.Condition)
@@ -41,6 +43,9 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             status = state.script.pop(0) if state.script else 200
+            if status == 0:
+                time.sleep(2.0)
+                status = 200
             with state.changed:
                 state.requests.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)

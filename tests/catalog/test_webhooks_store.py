@@ -7,11 +7,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
-from growthos_pipeline.catalog import keys, orgs
+from growthos_pipeline.catalog import keys, orgs, projects
 from growthos_pipeline.catalog.database import Catalog
-from growthos_pipeline.catalog.tables import utcnow
+from growthos_pipeline.catalog.models import ProjectDelete
+from growthos_pipeline.catalog.tables import (
+    utcnow,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 from growthos_pipeline.errors import BadRequest, NotFound
 from growthos_pipeline.experiments import store, webhooks
 from growthos_pipeline.experiments.config import ExperimentCreate, ExperimentUpdate
@@ -73,3 +80,23 @@ def test_a_refused_url_stores_nothing(any_catalog: Catalog, any_settings: Settin
     assert refused.value.code == "webhook_url_forbidden"
     page = webhooks.list_endpoints(any_catalog, sk, boot["project_id"], cursor=None, limit=10)
     assert page.data == []
+
+
+def test_deleting_the_project_deletes_its_webhooks(
+    any_catalog: Catalog, any_settings: Settings
+) -> None:
+    settings = any_settings.model_copy(update={"webhooks_allow_private": True})
+    boot = orgs.bootstrap(any_catalog, settings, org_name="Acme", project_name="Web")
+    ak = keys.authenticate(any_catalog, settings, boot["admin_key"])
+    pid = boot["project_id"]
+    endpoint = webhooks.create_endpoint(
+        any_catalog, settings, ak, pid, webhooks.WebhookCreate(url="http://127.0.0.1:9/hook")
+    )
+    webhooks.send_test(any_catalog, ak, pid, endpoint["id"])
+    assert webhooks.deliver_due(any_catalog, settings) == 1  # refused connection: logged
+    projects.delete_project(
+        any_catalog, ak, pid, ProjectDelete(project_name="Web", project_name_confirm="Web")
+    )
+    with any_catalog.connect() as conn:
+        for table in (webhook_endpoints, webhook_deliveries, webhook_attempts):
+            assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0
