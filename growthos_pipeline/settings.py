@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     webhooks_timeout_s: float = Field(default=5.0, gt=0, le=60)
     webhooks_poll_interval_s: float = Field(default=1.0, gt=0)
     webhooks_worker_enabled: bool = True
+    #: Finished deliveries (and their log) are kept this many days, pending ones until done.
+    webhooks_log_retention_days: int = Field(default=30, ge=1)
+    #: Deliveries one worker posts at the same time (a slow endpoint holds up only its own).
+    webhooks_concurrency: int = Field(default=4, ge=1, le=64)
 
     github_client_id: str | None = None
     github_client_secret: SecretStr | None = None

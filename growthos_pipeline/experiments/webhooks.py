@@ -33,6 +33,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,6 +69,8 @@ MAX_ANSWER_BYTES = 16 * 1024
 USER_AGENT = "GrowthOS-Webhooks/1"
 #: Deliveries claimed by one pass of :func:`deliver_due`.
 BATCH = 50
+#: Seconds between two prunings of the delivery log by a worker.
+PRUNE_INTERVAL_S = 3600.0
 
 
 class WebhookCreate(BaseModel):
@@ -431,6 +434,45 @@ def _post(
         return None, f"{type(err).__name__}: {err}"[:500]
 
 
+def _attempt(
+    catalog: Catalog,
+    settings: Settings,
+    http: httpx2.Client,
+    delivery: dict[str, Any],
+    now: datetime,
+) -> None:
+    started = time.perf_counter()
+    status, error = _post(http, settings, delivery)
+    duration_ms = round((time.perf_counter() - started) * 1000)
+    attempt = delivery["attempts"] + 1
+    if error is None:
+        outcome, next_at = "succeeded", None
+    elif attempt >= settings.webhooks_max_attempts:
+        outcome, next_at = "failed", None
+    else:
+        outcome = "pending"
+        next_at = now + timedelta(seconds=backoff(settings, attempt))
+    with catalog.begin() as conn:
+        conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.id == delivery["id"])
+            .values(status=outcome, attempts=attempt, next_attempt_at=next_at, updated_at=now)
+        )
+        conn.execute(
+            insert(webhook_attempts).values(
+                id=new_id("wha"),
+                delivery_id=delivery["id"],
+                endpoint_id=delivery["endpoint_id"],
+                attempt=attempt,
+                status_code=status,
+                error=error[:500] if error else None,
+                duration_ms=duration_ms,
+                next_attempt_at=next_at,
+                created_at=utcnow(),
+            )
+        )
+
+
 def deliver_due(
     catalog: Catalog,
     settings: Settings,
@@ -440,54 +482,52 @@ def deliver_due(
 ) -> int:
     """Post the deliveries due at ``now`` (default: the current time), each once, and log
     every attempt. A 2xx answer delivers; anything else is retried after :func:`backoff`
-    until ``webhooks_max_attempts`` attempts, then the delivery is ``failed``. Returns the
-    number of attempts made."""
+    until ``webhooks_max_attempts`` attempts, then the delivery is ``failed``. An endpoint's
+    deliveries go one after the other, in the order of their changes; up to
+    ``webhooks_concurrency`` endpoints are served at the same time. Returns the number of
+    attempts made."""
     now = now or utcnow()
     claimed = _claim(catalog, settings, now)
     if not claimed:
         return 0
+    by_endpoint: dict[str, list[dict[str, Any]]] = {}
+    for delivery in claimed:
+        by_endpoint.setdefault(delivery["endpoint_id"], []).append(delivery)
     own = client is None
     http = client or httpx2.Client(
         follow_redirects=False, timeout=settings.webhooks_timeout_s, trust_env=False
     )
+
+    def serve(deliveries: list[dict[str, Any]]) -> None:
+        for delivery in deliveries:
+            _attempt(catalog, settings, http, delivery, now)
+
     try:
-        for delivery in claimed:
-            started = time.perf_counter()
-            status, error = _post(http, settings, delivery)
-            duration_ms = round((time.perf_counter() - started) * 1000)
-            attempt = delivery["attempts"] + 1
-            if error is None:
-                outcome, next_at = "succeeded", None
-            elif attempt >= settings.webhooks_max_attempts:
-                outcome, next_at = "failed", None
-            else:
-                outcome = "pending"
-                next_at = now + timedelta(seconds=backoff(settings, attempt))
-            with catalog.begin() as conn:
-                conn.execute(
-                    update(webhook_deliveries)
-                    .where(webhook_deliveries.c.id == delivery["id"])
-                    .values(
-                        status=outcome, attempts=attempt, next_attempt_at=next_at, updated_at=now
-                    )
-                )
-                conn.execute(
-                    insert(webhook_attempts).values(
-                        id=new_id("wha"),
-                        delivery_id=delivery["id"],
-                        endpoint_id=delivery["endpoint_id"],
-                        attempt=attempt,
-                        status_code=status,
-                        error=error[:500] if error else None,
-                        duration_ms=duration_ms,
-                        next_attempt_at=next_at,
-                        created_at=utcnow(),
-                    )
-                )
+        workers = min(settings.webhooks_concurrency, len(by_endpoint))
+        if workers == 1:
+            for deliveries in by_endpoint.values():
+                serve(deliveries)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="webhook") as pool:
+                list(pool.map(serve, by_endpoint.values()))
     finally:
         if own:
             http.close()
     return len(claimed)
+
+
+def prune_log(catalog: Catalog, settings: Settings, *, now: datetime | None = None) -> int:
+    """Delete the deliveries finished (succeeded or failed) more than
+    ``webhooks_log_retention_days`` ago, with their attempts; the number deleted."""
+    cutoff = (now or utcnow()) - timedelta(days=settings.webhooks_log_retention_days)
+    old = select(webhook_deliveries.c.id).where(
+        webhook_deliveries.c.status != "pending", webhook_deliveries.c.updated_at < cutoff
+    )
+    with catalog.begin() as conn:
+        conn.execute(delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(old)))
+        return conn.execute(
+            delete(webhook_deliveries).where(webhook_deliveries.c.id.in_(old))
+        ).rowcount
 
 
 class WebhookWorker:
@@ -513,8 +553,12 @@ class WebhookWorker:
         with httpx2.Client(
             follow_redirects=False, timeout=self._settings.webhooks_timeout_s, trust_env=False
         ) as client:
+            pruned_at = 0.0
             while not self._stop.is_set():
                 try:
+                    if time.monotonic() - pruned_at > PRUNE_INTERVAL_S:
+                        pruned_at = time.monotonic()
+                        prune_log(self._catalog, self._settings)
                     done = deliver_due(self._catalog, self._settings, client=client)
                 except Exception:
                     log.exception("webhook delivery pass failed")

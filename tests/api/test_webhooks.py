@@ -4,6 +4,7 @@ refused unless allowed."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,6 +224,26 @@ def test_a_slow_endpoint_times_out(
     assert attempt["duration_ms"] < 1500 and attempt["delivery_status"] == "pending"
 
 
+def test_a_slow_endpoint_does_not_hold_up_the_others(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    with receiver() as slow:
+        slow.script = [0]  # stalls for 2 s
+        _register(api, boot, slow.url)
+        _register(api, boot, hook.url)
+        api.post(
+            f"/v1/projects/{boot['project_id']}/features",
+            json={"key": "dark", "default_value": False},
+            headers=auth(boot["secret_key"]),
+        )
+        pass_ = threading.Thread(target=webhooks.deliver_due, args=(catalog, dev_settings))
+        pass_.start()
+        hook.wait_for(1, timeout=1.5)  # while the slow one still stalls
+        pass_.join()
+        assert len(slow.wait_for(1)) == 1
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -370,3 +391,23 @@ def test_the_docs_verification_examples_accept_a_delivery(
     assert namespace["signature_ok"](received.body + b" ", received.headers, secret) is False
     with pytest.raises(Exception, match="signature"):
         namespace["receive"](received.body + b" ", received.headers, secret)
+
+
+def test_finished_deliveries_are_pruned_after_the_retention(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    created = _register(api, boot, hook.url)
+    test_url = f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test"
+    api.post(test_url, headers=auth(boot["secret_key"]))
+    webhooks.deliver_due(catalog, dev_settings)
+    hook.script = [500]
+    api.post(test_url, headers=auth(boot["secret_key"]))  # this one stays pending
+    webhooks.deliver_due(catalog, dev_settings)
+    assert len(_log(api, boot, created["id"])) == 2
+    days = dev_settings.webhooks_log_retention_days
+    assert webhooks.prune_log(catalog, dev_settings) == 0
+    later = datetime.now(UTC) + timedelta(days=days, hours=1)
+    assert webhooks.prune_log(catalog, dev_settings, now=later) == 1
+    (left,) = _log(api, boot, created["id"])
+    assert left["status_code"] == 500 and left["delivery_status"] == "pending"
