@@ -104,16 +104,18 @@ def check_url(url: str, *, allow_private: bool) -> str:
     addresses = resolve(host, port)
     if not addresses:
         raise BadRequest("webhook_url_unresolvable", f"the host '{host[:100]}' has no address")
+    literal = len(addresses) == 1 and str(addresses[0]) == host.strip("[]")
     for address in addresses:
         kind = _kind(address)
         if kind is None or (allow_private and kind != "a cloud metadata address"):
             continue
+        # A name's internal address is not echoed: the answer must not map a private network.
+        where = f"is {kind}" if literal else f"resolves to {kind}"
         raise BadRequest(
             "webhook_url_forbidden",
-            f"the host '{host[:100]}' resolves to {address}, {kind}; webhooks go to public "
-            "addresses only (GROWTHOS_WEBHOOKS_ALLOW_PRIVATE=true allows private ones in "
-            "development)",
-            details=[{"field": "url", "address": str(address)}],
+            f"the host '{host[:100]}' {where}; webhooks go to public addresses only "
+            "(GROWTHOS_WEBHOOKS_ALLOW_PRIVATE=true allows private ones in development)",
+            details=[{"field": "url", "reason": kind.split(" ", 1)[1]}],
         )
     return str(addresses[0])
 

@@ -160,7 +160,9 @@ def create_endpoint(
     body: WebhookCreate,
 ) -> dict[str, Any]:
     """A new endpoint (admin scope); the answer holds its ``secret``, shown this once."""
-    check_url(body.url, allow_private=settings.webhooks_allow_private)
+    with catalog.connect() as conn:  # the caller first: a stranger learns nothing of the URL
+        require_project(conn, principal, project_id, "admin")
+    check_url(body.url, allow_private=settings.webhooks_allow_private)  # no transaction open
     endpoint_id = new_id("wh")
     secret = new_secret()
     row = {
@@ -399,7 +401,10 @@ def _post(
     except BadRequest as err:
         return None, f"{err.code}: {err.message}"
     target, host, sni = pin(delivery["url"], address)
-    secret = _decrypt(settings, delivery["endpoint_id"], delivery["secret_encrypted"])
+    try:
+        secret = _decrypt(settings, delivery["endpoint_id"], delivery["secret_encrypted"])
+    except ConfigurationError as err:
+        return None, str(err)
     timestamp = int(time.time())
     headers = {
         "content-type": "application/json",

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from api.app import create_app
@@ -265,6 +266,25 @@ def test_private_addresses_are_refused(client: TestClient, keys: dict[str, str],
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "webhook_url_forbidden"
+    assert "address" in response.json()["error"]["details"][0]["reason"]
+
+
+def test_a_stranger_learns_nothing_of_a_url(
+    client: TestClient, keys: dict[str, str], other_keys: dict[str, str]
+) -> None:
+    """Access is checked before the URL: another tenant gets 404, not the URL's verdict."""
+    response = client.post(
+        f"/v1/projects/{keys['project_id']}/webhooks",
+        json={"url": "http://localhost:9000/"},
+        headers=auth(other_keys["secret_key"]),
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "project_not_found")
+    refused = client.post(
+        f"/v1/projects/{keys['project_id']}/webhooks",
+        json={"url": "http://localhost:9000/"},
+        headers=auth(keys["secret_key"]),
+    )
+    assert "127.0.0.1" not in refused.text and "loopback" in refused.text
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/", "http:///nohost", "http://u:p@1.1.1.1/"])
@@ -411,3 +431,18 @@ def test_finished_deliveries_are_pruned_after_the_retention(
     assert webhooks.prune_log(catalog, dev_settings, now=later) == 1
     (left,) = _log(api, boot, created["id"])
     assert left["status_code"] == 500 and left["delivery_status"] == "pending"
+
+
+def test_a_changed_server_secret_fails_the_attempt_not_the_worker(
+    api: TestClient, boot: dict[str, str], hook: Receiver, dev_settings: Settings
+) -> None:
+    catalog: Catalog = api.app.state.catalog  # type: ignore[attr-defined]
+    created = _register(api, boot, hook.url)
+    api.post(
+        f"/v1/projects/{boot['project_id']}/webhooks/{created['id']}/test",
+        headers=auth(boot["secret_key"]),
+    )
+    other = dev_settings.model_copy(update={"secret_key": SecretStr("another-" + "y" * 40)})
+    assert webhooks.deliver_due(catalog, other) == 1
+    (attempt,) = _log(api, boot, created["id"])
+    assert "GROWTHOS_SECRET_KEY" in attempt["error"] and hook.requests == []
