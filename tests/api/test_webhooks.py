@@ -446,3 +446,25 @@ def test_a_changed_server_secret_fails_the_attempt_not_the_worker(
     assert webhooks.deliver_due(catalog, other) == 1
     (attempt,) = _log(api, boot, created["id"])
     assert "GROWTHOS_SECRET_KEY" in attempt["error"] and hook.requests == []
+
+
+def test_the_worker_retries_on_its_own(
+    boot: dict[str, str], hook: Receiver, dev_settings: Settings, dev_catalog: Catalog
+) -> None:
+    worker_settings = dev_settings.model_copy(update={"webhooks_worker_enabled": True})
+    hook.script = [500, 500, 200]
+    with TestClient(create_app(worker_settings, catalog=dev_catalog)) as client:
+        created = _register(client, boot, hook.url)
+        client.post(
+            f"/v1/projects/{boot['project_id']}/experiments",
+            json=EXPERIMENT,
+            headers=auth(boot["secret_key"]),
+        )
+        received = hook.wait_for(3)
+        assert len({r.headers["webhook-id"] for r in received}) == 1
+        for _ in range(100):  # the third attempt is logged just after its answer
+            log = _log(client, boot, created["id"])
+            if log and log[-1]["delivery_status"] == "succeeded":
+                break
+            threading.Event().wait(0.05)
+    assert [a["status_code"] for a in log] == [500, 500, 200]
