@@ -355,8 +355,9 @@ def backoff(settings: Settings, attempt: int) -> float:
 
 def _claim(catalog: Catalog, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """Due deliveries, each leased to this caller (another worker skips it until the lease
-    ends, which lets a delivery interrupted by a crash run again)."""
-    lease = now + timedelta(seconds=settings.webhooks_timeout_s * 2 + 60)
+    ends, which lets a delivery interrupted by a crash run again). The lease outlasts a whole
+    batch posted to one stalling endpoint, so no other worker sends a message twice."""
+    lease = now + timedelta(seconds=settings.webhooks_timeout_s * 3 * BATCH + 60)
     claimed = []
     with catalog.begin() as conn:
         rows = (
@@ -444,12 +445,13 @@ def _attempt(
     settings: Settings,
     http: httpx2.Client,
     delivery: dict[str, Any],
-    now: datetime,
+    now: datetime | None,
 ) -> None:
     started = time.perf_counter()
     status, error = _post(http, settings, delivery)
     duration_ms = round((time.perf_counter() - started) * 1000)
     attempt = delivery["attempts"] + 1
+    now = now or utcnow()  # the retry is timed from this attempt, not from the pass
     if error is None:
         outcome, next_at = "succeeded", None
     elif attempt >= settings.webhooks_max_attempts:
@@ -491,8 +493,7 @@ def deliver_due(
     deliveries go one after the other, in the order of their changes; up to
     ``webhooks_concurrency`` endpoints are served at the same time. Returns the number of
     attempts made."""
-    now = now or utcnow()
-    claimed = _claim(catalog, settings, now)
+    claimed = _claim(catalog, settings, now or utcnow())
     if not claimed:
         return 0
     by_endpoint: dict[str, list[dict[str, Any]]] = {}
