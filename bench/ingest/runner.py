@@ -423,7 +423,9 @@ def drain(server: Server, timeout: float = 300) -> float | None:
 
 def pause_for(shape: str, conns: int) -> int:
     """The wait after each answer that paces ``conns`` connections to the target rate
-    (:data:`PACED_RPS`), allowing a few milliseconds of latency per request."""
+    (:data:`PACED_RPS`), allowing a few milliseconds of latency per request; the warm-up's
+    mean latency then corrects it (wrk waits the pause after each answer, so the period is
+    pause + latency)."""
     return max(0, round(1000 * conns / PACED_RPS[shape]) - 3)
 
 
@@ -440,7 +442,10 @@ def measure(
     tag = f"{server.kind}{server.workers}-{shape}-{conns}-{int(time.time())}"
     pause_ms = pause_for(shape, conns) if paced else 0
     if warmup > 0:
-        run_wrk(wrk, server, shape, conns, warmup, tag + "-warm", pause_ms=pause_ms)
+        warm = run_wrk(wrk, server, shape, conns, warmup, tag + "-warm", pause_ms=pause_ms)
+        if paced:  # each connection's period is pause + latency: take the latency seen off
+            period_ms = 1000 * conns / PACED_RPS[shape]
+            pause_ms = max(0, round(period_ms - warm["lat_mean_us"] / 1000))
     load_before = float(Path("/proc/loadavg").read_text().split()[0])
     with Sampler(server, 1.0) as sampler:
         result = run_wrk(wrk, server, shape, conns, duration, tag, pause_ms=pause_ms)
