@@ -160,7 +160,8 @@ def _export_line(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def scan_subject_events(settings: Settings, project_id: str, subject: Subject) -> pl.LazyFrame:
-    """The subject's events in the lake, one row per insert_id, oldest first."""
+    """The subject's events in the lake, oldest first, one row per (event_date, insert_id):
+    the events the queries count (docs/query.md)."""
     uri = events_uri(settings)
     if not DeltaTable.is_deltatable(uri):
         return pl.LazyFrame(schema=pl.DataFrame(LAKE_SCHEMA.empty_table()).schema)
@@ -168,7 +169,7 @@ def scan_subject_events(settings: Settings, project_id: str, subject: Subject) -
         pl.scan_delta(uri)
         .filter((pl.col("project_id") == project_id) & _subject_filter(subject))
         .sort(["time", "event_id"])
-        .unique(subset=["insert_id"], keep="first", maintain_order=True)
+        .unique(subset=["event_date", "insert_id"], keep="first", maintain_order=True)
     )
 
 
