@@ -34,6 +34,9 @@ def make_settings(tmp_path: Path) -> MakeSettings:
             "data_dir": tmp_path / "data",
             "secret_key": "test-secret-" + "x" * 40,
             "rate_limits_enabled": False,
+            # The webhook worker polls the catalog every second; tests that deliver webhooks
+            # turn it on (tests/api/test_webhooks.py), the others would see its queries.
+            "webhooks_worker_enabled": False,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
