@@ -8,5 +8,11 @@ module                  what it holds
 ``config.py``           the experiment and feature models, their validation, and the two payloads
                         GrowthBook clients read (legacy ``/config`` overrides, SDK features)
 ``store.py``            experiments and features in the catalog: create, list, get, update, delete
+``webhooks.py``         endpoints per project, deliveries signed the Standard Webhooks way, retries
+                        with backoff, the delivery log
+``egress.py``           the SSRF guard for outgoing requests: only public addresses, checked again
+                        at every delivery
+``stats.py``            the results statistics: rates, uplift intervals, z-test, chance to win,
+                        sample-ratio mismatch, the assignment replay
 ======================  ==========================================================================
 """
