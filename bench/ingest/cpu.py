@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,25 @@ def event(i: int, request: int, now_ms: int) -> dict[str, Any]:
         "referrer": "https://www.google.com/",
         "library": "growthos-js/1.4.2",
     }
+
+
+def _thread_cpu() -> dict[int, tuple[str, float, float]]:
+    """CPU seconds of each thread of this process (name, user + system, system), by thread
+    id, from /proc: which thread spends the time (the handler, the WAL writer's fdatasync,
+    the flusher), and how much of it is the kernel's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    names = {thread.native_id: thread.name for thread in threading.enumerate()}
+    found: dict[int, tuple[str, float, float]] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = names.get(int(task.name)) or stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        user, system = int(fields[11]) / ticks, int(fields[12]) / ticks
+        found[int(task.name)] = (name, user + system, system)
+    return found
 
 
 def main() -> None:
@@ -140,13 +160,30 @@ def main() -> None:
                     await one(n)
 
             started, cpu = time.perf_counter(), time.process_time()
+            threads_before = _thread_cpu()
             await asyncio.gather(*[worker() for _ in range(concurrency)])
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            threads = _thread_cpu()
         per = 100 if shape == "batch" else 1
         print(
             f"{shape}: {total / wall:,.0f} req/s in process, CPU {cpu / total * 1e6:,.0f} us per "
             f"request ({cpu / total / per * 1e6:,.1f} us per event), load "
             f"{os.getloadavg()[0]:.1f}"
+        )
+        spent: dict[str, list[float]] = {}
+        for tid, (name, seconds, system) in threads.items():
+            _, seconds_before, system_before = threads_before.get(tid, (name, 0.0, 0.0))
+            totals = spent.setdefault(name, [0.0, 0.0])
+            totals[0] += seconds - seconds_before
+            totals[1] += system - system_before
+        scale = 1e6 / total / per
+        print(
+            "  by thread, us per event (of which kernel): "
+            + ", ".join(
+                f"{name} {seconds * scale:.1f} ({system * scale:.1f})"
+                for name, (seconds, system) in sorted(spent.items(), key=lambda kv: -kv[1][0])
+                if seconds * scale >= 0.05
+            )
         )
 
     uvloop.run(run())
