@@ -6,7 +6,8 @@ An experiment has a ``key``, two or more ``variations`` (each a JSON ``value`` w
 ``status`` (``draft``, ``running``, ``stopped``), an optional ``force`` (a variation index served
 to everyone in coverage), a ``winner`` (the variation a stopped experiment serves), the
 ``hash_attribute`` (``id``), a ``seed`` (the key by default), a ``hash_version`` (1 or 2), an
-optional ``namespace`` and its ``phases``.
+optional ``namespace``, its ``phases`` and its ``goal`` (the metric its results measure: one
+condition of the query language, :mod:`growthos_pipeline.experiments.goal`).
 
 A feature has a ``key``, a ``value_type``, a ``default_value`` and ordered ``rules``: ``force``
 rules (a value, optionally for a ``condition`` and a rollout ``coverage``) and ``experiment``
@@ -15,7 +16,7 @@ rules (the named experiment's variations become the feature's values).
 Semantic checks answer ``400`` with a stable code and the offending field in ``details``:
 ``invalid_weights``, ``invalid_url_regex``, ``invalid_force``, ``invalid_winner``,
 ``invalid_namespace``, ``invalid_phases``, ``invalid_condition`` (a ``$regex`` that does not
-compile), ``invalid_feature_value``.
+compile), ``invalid_goal``, ``invalid_feature_value``.
 
 Examples
 --------
@@ -45,6 +46,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from growthos_pipeline.catalog.models import Input
 from growthos_pipeline.errors import BadRequest
 from growthos_pipeline.experiments.assign import Assignment, assign, bucket_ranges, equal_weights
+from growthos_pipeline.experiments.goal import MAX_GOAL, check_goal
 
 #: Tolerance of the weights' sum around 1 (floating point: 0.1 + 0.2 != 0.3).
 WEIGHT_TOLERANCE = 1e-6
@@ -105,6 +107,12 @@ class ExperimentFields(Input):
     hash_version: Literal[1, 2] = 2
     namespace: NamespaceRange | None = None
     phases: list[Phase] = Field(default_factory=list, max_length=100)
+    goal: str | None = Field(
+        default=None,
+        max_length=MAX_GOAL,
+        description="the goal metric, one condition of the query language, e.g. "
+        'event_type = "purchase"',
+    )
 
 
 class ExperimentCreate(ExperimentFields):
@@ -127,6 +135,12 @@ class ExperimentUpdate(Input):
     hash_version: Literal[1, 2] | None = None
     namespace: NamespaceRange | None = None
     phases: list[Phase] | None = Field(default=None, max_length=100)
+    goal: str | None = Field(
+        default=None,
+        max_length=MAX_GOAL,
+        description="the goal metric, one condition of the query language, e.g. "
+        'event_type = "purchase"',
+    )
 
 
 class ForceRule(Input):
@@ -266,6 +280,8 @@ def check_experiment(exp: ExperimentFields) -> None:
                 f"phases are listed in time order; phase {i} starts before phase {i - 1}",
                 f"phases.{i}.started_at",
             )
+    if exp.goal is not None:
+        check_goal(exp.goal)
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
