@@ -15,6 +15,10 @@ helper        answer it draws                                          figure
               ``cohort_users``, ``users``, ``pct``                     of ``pct``
 ``bar``       ``... | count by _browser``: groups and numbers          bars, one per measure
 ``auto``      any of the above                                         the fitting one
+``experiment`` an experiment's results (``ws.experiment_results(key)``  each variation's rate
+              or its ``frame``)                                        and, against the control,
+                                                                       its relative uplift, with
+                                                                       their intervals
 ============  ======================================================  =========================
 
 Examples
@@ -39,6 +43,19 @@ from growthos_pipeline.errors import BadRequest
 
 FUNNEL_COLUMNS = ("step", "step_name", "users", "conversion")
 RETENTION_COLUMNS = ("cohort", "period", "cohort_users", "users", "pct")
+EXPERIMENT_COLUMNS = (
+    "variation",
+    "key",
+    "users",
+    "rate",
+    "rate_low",
+    "rate_high",
+    "relative_uplift",
+    "relative_low",
+    "relative_high",
+    "chance_to_win",
+    "p_value",
+)
 #: The most lines :func:`auto` draws in one trend.
 MAX_LINES = 30
 
@@ -292,3 +309,91 @@ def auto(frame: pl.DataFrame, *, title: str | None = None) -> Any:
             )
         return trend(frame, title=title)
     return bar(frame, title=title)
+
+
+def experiment(results: Any, *, title: str | None = None) -> Any:
+    """An experiment's results side by side: each variation's conversion rate with its
+    interval, and each variation's relative uplift over the control with its interval (a line
+    at 0: an interval that crosses it shows no evidence of a difference). Takes what
+    ``ws.experiment_results(key)`` answers, or its ``frame``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = pl.DataFrame({"variation": [0, 1], "key": ["control", "one-page"],
+    ...     "users": [1000, 1000], "rate": [0.10, 0.13], "rate_low": [0.083, 0.11],
+    ...     "rate_high": [0.12, 0.15], "relative_uplift": [None, 0.3],
+    ...     "relative_low": [None, -0.02], "relative_high": [None, 0.62],
+    ...     "chance_to_win": [None, 0.98], "p_value": [None, 0.035]})
+    >>> fig = experiment(frame)
+    >>> [(t.type, list(t.x), list(t.y)) for t in fig.data]
+    [('bar', ['0. control', '1. one-page'], [0.1, 0.13]), ('scatter', [0.3], ['1. one-page'])]
+    """
+    go = _go()
+    from plotly.subplots import make_subplots
+
+    frame = results.frame if hasattr(results, "frame") else results
+    if not isinstance(frame, pl.DataFrame):
+        raise BadRequest(
+            "plot_shape_mismatch",
+            f"an experiment plot takes experiment results or their frame; found "
+            f"{type(results).__name__}",
+        )
+    _missing(frame, EXPERIMENT_COLUMNS, "experiment")
+    if title is None and hasattr(results, "experiment"):
+        title = f"{results.experiment}: {results.goal}"
+    frame = frame.sort("variation")
+    labels = [f"{v}. {k}" for v, k in zip(frame["variation"], frame["key"], strict=True)]
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("conversion rate", "relative uplift over the control"),
+        horizontal_spacing=0.12,
+    )
+
+    def spread(column: str, low: str, high: str) -> tuple[list[Any], list[Any]]:
+        value = frame[column]
+        plus = (frame[high] - value).to_list()
+        minus = (value - frame[low]).to_list()
+        return plus, minus
+
+    plus, minus = spread("rate", "rate_low", "rate_high")
+    fig.add_trace(
+        go.Bar(
+            x=labels,
+            y=frame["rate"].to_list(),
+            error_y={"type": "data", "array": plus, "arrayminus": minus},
+            customdata=frame["users"].to_list(),
+            hovertemplate="%{x}: %{y:.2%} of %{customdata:,} users<extra></extra>",
+            name="rate",
+        ),
+        row=1,
+        col=1,
+    )
+    treated = frame.filter(pl.col("variation") > 0)
+    plus, minus = (
+        (treated["relative_high"] - treated["relative_uplift"]).to_list(),
+        (treated["relative_uplift"] - treated["relative_low"]).to_list(),
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=treated["relative_uplift"].to_list(),
+            y=[f"{v}. {k}" for v, k in zip(treated["variation"], treated["key"], strict=True)],
+            mode="markers",
+            marker={"size": 11},
+            error_x={"type": "data", "array": plus, "arrayminus": minus},
+            customdata=list(
+                zip(treated["chance_to_win"].to_list(), treated["p_value"].to_list(), strict=True)
+            ),
+            hovertemplate="%{y}: %{x:+.1%}, chance to win %{customdata[0]:.1%}, "
+            "p = %{customdata[1]:.3g}<extra></extra>",
+            name="relative uplift",
+        ),
+        row=1,
+        col=2,
+    )
+    fig.add_vline(x=0, line_dash="dash", line_color="grey", row=1, col=2)
+    fig.update_yaxes(tickformat=".1%", row=1, col=1)
+    fig.update_xaxes(tickformat="+.0%", row=1, col=2)
+    fig.update_yaxes(autorange="reversed", row=1, col=2)
+    return _finish(fig, title, showlegend=False)

@@ -14,5 +14,9 @@ module                  what it holds
                         at every delivery
 ``stats.py``            the results statistics: rates, uplift intervals, z-test, chance to win,
                         sample-ratio mismatch, the assignment replay
+``goal.py``             the goal metric of the results: one condition of the query language
+``analysis.py``         results from the lake: exposures (each accepted shape) joined to the
+                        goal, the statistics per variation, the sample-ratio check and replay
+``results.py``          the ``experiment_results`` table, its build, and the results served
 ======================  ==========================================================================
 """

@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -341,6 +342,30 @@ def delete_experiment(
     catalog: Catalog, principal: Principal, project_id: str, ref: str
 ) -> dict[str, Any]:
     return _delete(catalog, principal, project_id, experiments, ref)
+
+
+def find_experiment(
+    catalog: Catalog, project_id: str, ref: str
+) -> tuple[ExperimentCreate, datetime]:
+    """The experiment named ``ref`` (id or key) and its creation time, for a caller whose
+    access was checked (``404 experiment_not_found``)."""
+    with catalog.connect() as conn:
+        row = _row(conn, experiments, project_id, ref)
+    return _model(experiments, row), row["created_at"]
+
+
+def project_experiments(
+    catalog: Catalog, project_id: str
+) -> list[tuple[ExperimentCreate, datetime]]:
+    """Every experiment of ``project_id`` and its creation time, in key order (for the
+    results build; no principal)."""
+    with catalog.connect() as conn:
+        rows = conn.execute(
+            select(experiments)
+            .where(experiments.c.project_id == project_id)
+            .order_by(experiments.c.key)
+        ).mappings()
+        return [(_model(experiments, r), r["created_at"]) for r in rows]
 
 
 # ---- features -----------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import sys
 def test_experiments_import_neither_the_api_nor_dagster() -> None:
     code = (
         "import sys, growthos_pipeline.experiments.assign, growthos_pipeline.experiments.config;"
-        "import growthos_pipeline.experiments.store;"
+        "import growthos_pipeline.experiments.store, growthos_pipeline.experiments.analysis;"
+        "import growthos_pipeline.experiments.results;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('fastapi', 'dagster', 'api', 'dagster_project', 'starlette', 'growthbook'));"
         "print(','.join(bad))"
