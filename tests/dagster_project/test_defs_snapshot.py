@@ -17,6 +17,7 @@ import dagster as dg
 
 ASSET_KEYS = [
     "events_compacted",
+    "experiment_results",
     "identities",
     "profiles",
     "segment_members",
@@ -25,6 +26,8 @@ ASSET_KEYS = [
 ]
 ASSET_CHECK_KEYS = [
     "events_compacted:no_duplicate_insert_ids",
+    "experiment_results:no_sample_ratio_mismatch",
+    "experiment_results:one_row_per_variation",
     "identities:one_row_per_device",
     "profiles:one_row_per_user",
     "profiles:properties_are_json_objects",
@@ -34,6 +37,7 @@ ASSET_CHECK_KEYS = [
 ]
 JOBS = [
     "compaction_job",
+    "experiments_job",
     "identities_job",
     "lake_maintenance_job",
     "profiles_job",
@@ -43,6 +47,7 @@ JOBS = [
 ]
 SCHEDULES = [
     "daily_lake_maintenance",
+    "experiment_results_hourly",
     "hourly_compaction",
     "identities_every_15_minutes",
     "profiles_every_15_minutes",
