@@ -1,5 +1,6 @@
 """Experiments and feature flags of a project: CRUD (writes need the ``admin`` scope, reads
-``query`` or ``admin``). Paths name an experiment or a feature by its id or its key.
+``query`` or ``admin``), and an experiment's results. Paths name an experiment or a feature by
+its id or its key.
 
 Semantic errors answer 400 with a stable code (``invalid_weights``, ``invalid_url_regex``,
 ``invalid_force``, ``invalid_feature_value``, ...) and the field in ``details``; a body of the
@@ -9,15 +10,16 @@ wrong shape answers 422 ``validation_error``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, ManagementPrincipal
+from api.deps import DEFAULT_PAGE_SIZE, CatalogDep, Cursor, Limit, ManagementPrincipal, SettingsDep
 from api.deps import require_feature as require_deployment_feature
 from api.schemas import Page, error_responses
-from growthos_pipeline.experiments import store
+from growthos_pipeline.experiments import results, store
+from growthos_pipeline.experiments.analysis import ExperimentResults
 from growthos_pipeline.experiments.config import (
     ExperimentCreate,
     ExperimentFields,
@@ -26,6 +28,7 @@ from growthos_pipeline.experiments.config import (
     FeatureFields,
     FeatureUpdate,
 )
+from growthos_pipeline.experiments.goal import MAX_GOAL
 
 experiments_router = APIRouter(
     prefix="/projects/{project_id}/experiments",
@@ -129,6 +132,35 @@ def delete_experiment(
     """Delete an experiment that no feature's rule serves (else 409 ``experiment_in_use``)."""
     return ExperimentDeleted.model_validate(
         store.delete_experiment(catalog, principal, project_id, experiment_id)
+    )
+
+
+@experiments_router.get(
+    "/{experiment_id}/results", name="get_experiment_results", responses=error_responses(400)
+)
+def get_experiment_results(
+    principal: ManagementPrincipal,
+    project_id: str,
+    experiment_id: str,
+    catalog: CatalogDep,
+    settings: SettingsDep,
+    fresh: Annotated[
+        bool, Query(description="compute from the lake now instead of serving the last build")
+    ] = False,
+    goal: Annotated[
+        str | None,
+        Query(max_length=MAX_GOAL, description="a goal for this computation (implies fresh)"),
+    ] = None,
+    as_of: Annotated[
+        int | None, Query(ge=0, description="the lake version to read (implies fresh)")
+    ] = None,
+) -> ExperimentResults:
+    """Per variation: users, conversions, rate, uplifts with intervals, p-value and chance
+    to win; the sample-ratio check and the assignment replay per source. The results the
+    ``experiment_results`` asset stored (``stored: true``), else computed now; 400
+    ``goal_required`` when the experiment has no goal and none is given."""
+    return results.experiment_results(
+        catalog, settings, principal, project_id, experiment_id, fresh=fresh, goal=goal, as_of=as_of
     )
 
 

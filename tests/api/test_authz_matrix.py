@@ -168,6 +168,11 @@ def _created_in_victim(kind: str) -> Callable[[World, TestClient, Any], None]:
     return effect
 
 
+def _results_computed(world: World, client: TestClient, body: Any) -> None:
+    assert body["experiment"] == "matrix-experiment" and not body["stored"]
+    assert [v["users"] for v in body["variations"]] == [0, 0]
+
+
 def _webhook_created(world: World, client: TestClient, body: Any) -> None:
     assert body["project_id"] == world.victim.project_id and body["secret"].startswith("whsec_")
     got = client.get(
@@ -283,6 +288,9 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     ("DELETE", "/projects/{project_id}/experiments/{experiment_id}"): RouteSpec(
         "project", effect=_deleted_from_victim("experiments")
+    ),
+    ("GET", "/projects/{project_id}/experiments/{experiment_id}/results"): RouteSpec(
+        "project_read", effect=_results_computed
     ),
     ("GET", "/projects/{project_id}/features"): RouteSpec("project_read"),
     ("POST", "/projects/{project_id}/features"): RouteSpec(
@@ -610,7 +618,10 @@ def _experiment_data(catalog: Catalog, victim: Tenant) -> dict[str, str]:
                 project_id=victim.project_id,
                 key="matrix-experiment",
                 status="draft",
-                config={"variations": [{"value": 0}, {"value": 1}]},
+                config={
+                    "variations": [{"value": 0}, {"value": 1}],
+                    "goal": 'event_type = "purchase"',
+                },
                 created_at=now,
                 updated_at=now,
             )
