@@ -22,6 +22,8 @@ from api.adapters import segment as segment_adapter
 from api.conventions import ConventionsMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.routes import admin, auth, health, ingest, orgs, projects, query
+from api.routes import campaigns as campaigns_routes
+from api.routes import campaigns_public as campaigns_public_routes
 from api.routes import experiments as experiments_routes
 from api.routes import gdpr as gdpr_routes
 from api.routes import pages as pages_routes
@@ -67,6 +69,8 @@ def versioned_router() -> APIRouter:
         users_routes,
         experiments_routes,
         webhooks_routes,
+        campaigns_routes,
+        campaigns_public_routes,
     ):
         router.include_router(module.router)
     return router

@@ -64,15 +64,20 @@ class RateLimiter:
     def shared(self) -> bool:
         return self.settings.redis_url is not None
 
-    async def hit(self, identity: str, limit: int, category: LimitCategory) -> Decision:
-        item = RateLimitItemPerSecond(limit, self.settings.rate_limit_window_s)
+    async def hit(
+        self, identity: str, limit: int, category: LimitCategory, *, window_s: int | None = None
+    ) -> Decision:
+        """Count one hit of ``identity`` against ``limit`` per ``window_s`` seconds (default:
+        the settings' ``rate_limit_window_s``)."""
+        window = window_s or self.settings.rate_limit_window_s
+        item = RateLimitItemPerSecond(limit, window)
         try:
             allowed = await self.strategy.hit(item, category, identity)
             stats = await self.strategy.get_window_stats(item, category, identity)
             reset_time = await self._reset_time(item.key_for(category, identity), stats.reset_time)
         except Exception:  # the limiter's store is down: serve, and say so in the log
             log.warning("rate-limit store unavailable; request not counted", exc_info=True)
-            reset = int(time.time()) + self.settings.rate_limit_window_s
+            reset = int(time.time()) + window
             return Decision(True, limit, limit, reset)
         return Decision(allowed, limit, max(0, stats.remaining), math.ceil(reset_time))
 

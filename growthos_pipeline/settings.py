@@ -118,6 +118,13 @@ class Settings(BaseSettings):
     vacuum_retention_hours: int = Field(default=168, ge=0)
     compaction_quiet_minutes: float = Field(default=30.0, ge=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    #: Per-IP limits of the public campaign endpoints (docs/campaigns.md), on top of the public
+    #: key's ingest limit: requests per ``campaign_ip_window_s`` seconds from one address, for
+    #: reads (campaign, position, survey, leaderboard, feed) and for writes (signups, codes,
+    #: attributions, responses).
+    campaign_ip_read_limit: int = Field(default=120, ge=1)
+    campaign_ip_write_limit: int = Field(default=20, ge=1)
+    campaign_ip_window_s: int = Field(default=60, ge=1, le=86_400)
     #: FastAPI's OpenTelemetry spans and metrics (for a configured OpenTelemetry provider).
     #: Off by default: /metrics serves Prometheus metrics, and checking for a provider on
     #: every request costs the ingest hot path a few percent.

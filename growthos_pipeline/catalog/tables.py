@@ -310,3 +310,105 @@ webhook_attempts = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
 )
+
+# ---- campaigns (migration 0006_campaigns) -----------------------------------------------------
+
+#: Growth campaigns of a project (waitlist, referral, survey, social proof): the key the public
+#: endpoints name, the type, and the validated configuration as JSON.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("project_id", String(40), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("project_id", "key", name="uq_campaigns_project_key"),
+    Index("ix_campaigns_project", "project_id", "id"),
+)
+
+#: Waitlist signups: ``seq`` is the signup order (1, 2, ...) within the campaign, ``email_key``
+#: the lower-cased normalized address that deduplicates, ``referrals`` the signups that came
+#: with this signup's code.
+campaign_signups = Table(
+    "campaign_signups",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "campaign_id", String(40), ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("seq", Integer, nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False),
+    Column("referral_code", String(32), nullable=False),
+    Column("referred_by", String(40), nullable=True),
+    Column("referrals", Integer, nullable=False),
+    Column("link_base", String(2000), nullable=True),
+    Column("invited_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("campaign_id", "email_key", name="uq_campaign_signups_email"),
+    UniqueConstraint("campaign_id", "referral_code", name="uq_campaign_signups_code"),
+    UniqueConstraint("campaign_id", "seq", name="uq_campaign_signups_seq"),
+    Index("ix_campaign_signups_campaign", "campaign_id", "id"),
+)
+
+#: Referral programme members: one code per (campaign, user), with their counters.
+campaign_referrers = Table(
+    "campaign_referrers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "campaign_id", String(40), ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("user_id", String(255), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("display_name", String(64), nullable=True),
+    Column("link_base", String(2000), nullable=True),
+    Column("referrals", Integer, nullable=False),
+    Column("conversions", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("campaign_id", "user_id", name="uq_campaign_referrers_user"),
+    UniqueConstraint("campaign_id", "code", name="uq_campaign_referrers_code"),
+    Index("ix_campaign_referrers_campaign", "campaign_id", "id"),
+)
+
+#: Who referred whom: one row per (campaign, referred user, kind), so nothing counts twice.
+campaign_attributions = Table(
+    "campaign_attributions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "campaign_id", String(40), ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "referrer_id",
+        String(40),
+        ForeignKey("campaign_referrers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("campaign_id", "user_id", "kind", name="uq_campaign_attributions_user"),
+    Index("ix_campaign_attributions_referrer", "referrer_id", "id"),
+)
+
+#: Who answered a survey that takes one response per person: a keyed hash of the user or
+#: device id (the answers themselves are events in the lake).
+campaign_respondents = Table(
+    "campaign_respondents",
+    metadata,
+    Column(
+        "campaign_id",
+        String(40),
+        ForeignKey("campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("actor_hash", String(64), primary_key=True),
+    Column("response_id", String(40), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
