@@ -35,9 +35,11 @@ TEMPLATES_DIR = _API_DIR / "templates"
 STATIC_DIR = _API_DIR / "static" / "pages"
 STATIC_PREFIX = "/static/pages"
 
-#: Where a person may be sent back after signing in (an allow-list: no open redirect).
+#: Where a person may be sent back after signing in: an allow-list (no open redirect); the
+#: cookie holds the name, the ``next`` parameter of /login the path.
 _NEXT_COOKIE = "gos_next"
-_NEXT_PATHS = frozenset({"/console", "/console/key"})
+_NEXT_PAGES = {"console": "/console", "console-key": "/console/key"}
+_NEXT_NAMES = {path: name for name, path in _NEXT_PAGES.items()}
 
 #: No inline script or style anywhere; only this origin's files; never framed.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -131,13 +133,13 @@ async def landing_page(
     catalog: CatalogDep,
     settings: SettingsDep,
     session: SessionCookie = None,
-    next_path: NextCookie = None,
+    next_page: NextCookie = None,
 ) -> Response:
     """What GrowthOS Pipeline is, and where to go from here (works without JavaScript)."""
     user = await run_in_threadpool(_session_user, catalog, settings, session)
-    if user is not None and next_path in _NEXT_PATHS:
+    if user is not None and next_page in _NEXT_PAGES:
         # Back from signing in, to the page that sent the person to /login.
-        response: Response = RedirectResponse(str(next_path), status_code=303)
+        response: Response = RedirectResponse(_NEXT_PAGES[next_page], status_code=303)
         response.delete_cookie(_NEXT_COOKIE, path="/")
         return response
     return _page("landing.html", user=user, login=_login_state(settings))
@@ -152,7 +154,7 @@ async def login_page(
 ) -> Response:
     """ "Sign in with GitHub", or a plain message saying why sign-in is not offered."""
     next_path = request.query_params.get("next")
-    next_path = next_path if next_path in _NEXT_PATHS else None
+    next_path = next_path if next_path in _NEXT_NAMES else None
     user = await run_in_threadpool(_session_user, catalog, settings, session)
     if user is not None:
         return RedirectResponse(next_path or "/", status_code=303)
@@ -166,7 +168,7 @@ async def login_page(
     if next_path:
         response.set_cookie(
             _NEXT_COOKIE,
-            next_path,
+            _NEXT_NAMES[next_path],
             max_age=600,
             httponly=True,
             secure=settings.secure_cookies,
