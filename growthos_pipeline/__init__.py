@@ -7,10 +7,12 @@ the HTTP API and from notebooks. This package is the core; ``api`` (FastAPI) and
 The notebook surface, loaded on first use (so ``import growthos_pipeline`` stays light):
 
 * :func:`open` a data folder or :func:`connect` to a server: a :class:`Workspace` with
-  ``query`` (DataFrame), ``scan`` (LazyFrame), ``sql`` (any dialect), ``events`` and ``plot``;
+  ``query`` (DataFrame), ``scan`` (LazyFrame), ``sql`` (any dialect), ``events``, ``plot``
+  and ``experiment_results`` (an experiment's results: a frame per variation, checks, a plot);
   :func:`open_demo` creates a demo project with sample events;
 * :func:`scan_events` / :func:`read_events`: one project's raw events from the lake;
-* :mod:`plots`: ``trend``, ``funnel``, ``retention``, ``bar`` and ``auto`` figures (Plotly).
+* :mod:`plots`: ``trend``, ``funnel``, ``retention``, ``bar``, ``experiment`` and ``auto``
+  figures (Plotly).
 
 Examples
 --------

@@ -12,6 +12,8 @@ call                        answer
 ``sql(text, dialect=...)``  the compiled query as SQL for duckdb, spark, clickhouse or trino
 ``events()``                the project's raw events as a LazyFrame (local)
 ``plot(text)``              the answer drawn by :func:`growthos_pipeline.plots.auto`
+``experiment_results(key)`` an experiment's results: ``.frame`` (a DataFrame, one row per
+                            variation), ``.srm``, ``.replay``, ``.sources``, ``.plot()``
 ``last``                    what the last answer read: its lake version, shape and time buckets
 ==========================  =================================================================
 
@@ -59,6 +61,7 @@ from growthos_pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from growthos_pipeline.catalog.database import Catalog
+    from growthos_pipeline.experiments.analysis import ExperimentResults
 
 Engine = Literal["polars", "duckdb", "spark"]
 #: The most rows one answer holds (the server's cap too); ``has_more`` says when rows follow.
@@ -159,6 +162,47 @@ class Workspace(ABC):
         >>> ws = open_demo(tempfile.mkdtemp(), users=30, days=2)
         >>> ws.events().select("event_type", "time").collect().height > 0
         True
+        """
+
+    @abstractmethod
+    def experiment_results(
+        self,
+        experiment: str,
+        *,
+        fresh: bool = False,
+        goal: str | None = None,
+        as_of: int | None = None,
+    ) -> ExperimentResults:
+        """An experiment's results (see :mod:`growthos_pipeline.experiments.analysis`): those
+        the ``experiment_results`` asset stored, else computed now.
+
+        Parameters
+        ----------
+        experiment
+            The experiment's key or id.
+        fresh
+            Compute from the lake now rather than read the last build.
+        goal
+            A goal for this computation (one condition, like ``event_type = "purchase"``)
+            instead of the experiment's own; implies ``fresh``.
+        as_of
+            A lake version to read; implies ``fresh``.
+
+        The answer's ``frame`` is a DataFrame with one row per variation (users,
+        conversions, rate, uplifts and their intervals, p-value, chance to win, exposures
+        and those the replay disagrees with); ``srm`` the sample-ratio check, ``replay`` and
+        ``sources`` the replay per source; ``plot()`` draws
+        :func:`growthos_pipeline.plots.experiment`.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> ws = open_demo(tempfile.mkdtemp(), users=20, days=2)
+        >>> ws.experiment_results("nope")
+        Traceback (most recent call last):
+        ...
+        growthos_pipeline.errors.NotFound: experiment_not_found: no experiment 'nope' in this \
+project
         """
 
     def sql(self, text: str, *, dialect: str = "duckdb", pretty: bool = True) -> str:
@@ -283,6 +327,36 @@ class LocalWorkspace(Workspace):
 
         return scan_events(self.settings, self.project_id, as_of=as_of)
 
+    def experiment_results(
+        self,
+        experiment: str,
+        *,
+        fresh: bool = False,
+        goal: str | None = None,
+        as_of: int | None = None,
+    ) -> ExperimentResults:
+        from growthos_pipeline.catalog.database import Catalog
+        from growthos_pipeline.experiments.results import results_for
+
+        if not self.settings.database_url and not (self.settings.data_dir / "catalog.db").exists():
+            raise NotFound(
+                "catalog_not_found",
+                f"experiments live in the catalog, and {self.settings.data_dir} has none",
+            )
+        catalog = Catalog.open(self.settings, migrate=False)
+        try:
+            return results_for(
+                catalog,
+                self.settings,
+                self.project_id,
+                experiment,
+                fresh=fresh,
+                goal=goal,
+                as_of=as_of,
+            )
+        finally:
+            catalog.dispose()
+
 
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 _ERRORS: dict[int, type[UserError]] = {
@@ -366,6 +440,34 @@ class RemoteWorkspace(Workspace):
             "a LazyFrame needs the lake in this process; on a server use query() (eager), or "
             "open the data folder with gos.open(data_dir=...)",
         )
+
+    def experiment_results(
+        self,
+        experiment: str,
+        *,
+        fresh: bool = False,
+        goal: str | None = None,
+        as_of: int | None = None,
+    ) -> ExperimentResults:
+        from urllib.parse import quote
+
+        from growthos_pipeline.experiments.analysis import ExperimentResults
+
+        if self.project_id is None:
+            raise BadRequest(
+                "project_required",
+                "experiment results are read per project: connect with project='proj_...'",
+            )
+        params: dict[str, Any] = {"fresh": "true"} if fresh else {}
+        if goal is not None:
+            params["goal"] = goal
+        if as_of is not None:
+            params["as_of"] = as_of
+        path = f"/v1/projects/{quote(self.project_id, safe='')}/experiments/"
+        response = self._client.get(f"{path}{quote(experiment, safe='')}/results", params=params)
+        if response.status_code >= 400:
+            raise _remote_error(response, goal or "")
+        return ExperimentResults.model_validate(response.json())
 
     def events(self, *, as_of: int | None = None) -> pl.LazyFrame:
         raise BadRequest(
