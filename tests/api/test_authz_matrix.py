@@ -24,10 +24,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 
 from api.app import create_app, versioned_router
 from growthos_pipeline import gdpr
+from growthos_pipeline.campaigns import referrals as campaign_referrals
+from growthos_pipeline.campaigns import waitlist as campaign_waitlist
 from growthos_pipeline.catalog import keys as catalog_keys
 from growthos_pipeline.catalog.credentials import KeyKind
 from growthos_pipeline.catalog.database import Catalog
@@ -42,6 +44,7 @@ from growthos_pipeline.catalog.tables import (
     projects,
     utcnow,
 )
+from growthos_pipeline.catalog.tables import campaigns as campaigns_table
 from growthos_pipeline.catalog.tables import experiments as experiments_table
 from growthos_pipeline.catalog.tables import features as features_table
 from growthos_pipeline.catalog.tables import segments as segments_table
@@ -64,6 +67,8 @@ from growthos_pipeline.settings import Settings
 #: * ``gdpr``: a project key or token with the admin scope, on its own project (org admins
 #:   name the project with ?project_id=, so without it they get 400 project_required);
 #: * ``gdpr_job``: one GDPR job: the admins of its project (others: 404 gdpr_job_not_found).
+#: * ``campaign``: the public campaign endpoints: a project key or token with the track scope,
+#:   on a campaign of its own project (another project's key: 404 campaign_not_found).
 Access = str
 
 
@@ -317,6 +322,49 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
     ),
     ("POST", "/projects/{project_id}/webhooks/{webhook_id}/test"): RouteSpec("project"),
     ("GET", "/projects/{project_id}/webhooks/{webhook_id}/deliveries"): RouteSpec("project"),
+    # Campaigns: reads with the query or admin scope, writes and signups (emails) with admin.
+    ("GET", "/projects/{project_id}/campaigns"): RouteSpec("project_read"),
+    ("POST", "/projects/{project_id}/campaigns"): RouteSpec(
+        "project",
+        body=lambda w: {"key": f"c-{uuid.uuid4().hex[:10]}", "type": "waitlist", "name": "C"},
+        effect=_created_in_victim("campaigns"),
+    ),
+    ("GET", "/projects/{project_id}/campaigns/{campaign_key}"): RouteSpec("project_read"),
+    ("PATCH", "/projects/{project_id}/campaigns/{campaign_key}"): RouteSpec(
+        "project", body=lambda w: {"name": "Renamed"}
+    ),
+    ("DELETE", "/projects/{project_id}/campaigns/{campaign_key}"): RouteSpec(
+        "project", effect=_deleted_from_victim("campaigns")
+    ),
+    ("GET", "/projects/{project_id}/campaigns/{campaign_key}/signups"): RouteSpec("project"),
+    ("GET", "/projects/{project_id}/campaigns/{campaign_key}/signups.csv"): RouteSpec("project"),
+    (
+        "POST",
+        "/projects/{project_id}/campaigns/{campaign_key}/signups/{signup_id}/invite",
+    ): RouteSpec("project"),
+    ("GET", "/projects/{project_id}/campaigns/{campaign_key}/leaderboard"): RouteSpec(
+        "project_read"
+    ),
+    ("GET", "/projects/{project_id}/campaigns/{campaign_key}/summary"): RouteSpec("project_read"),
+    # Public campaign endpoints: the track scope, on the key's own project.
+    ("GET", "/campaigns/{campaign_key}"): RouteSpec("campaign"),
+    ("POST", "/campaigns/{campaign_key}/waitlist"): RouteSpec(
+        "campaign", body=lambda w: {"email": f"{uuid.uuid4().hex[:10]}@example.com"}
+    ),
+    ("GET", "/campaigns/{campaign_key}/waitlist/{signup_id}"): RouteSpec("campaign"),
+    ("POST", "/campaigns/{campaign_key}/referrals/code"): RouteSpec(
+        "campaign", body=lambda w: {"user_id": "matrix-user"}
+    ),
+    ("POST", "/campaigns/{campaign_key}/referrals/attribute"): RouteSpec(
+        "campaign",
+        body=lambda w: {"code": w.referral_code, "user_id": "matrix-referred", "kind": "signup"},
+    ),
+    ("GET", "/campaigns/{campaign_key}/leaderboard"): RouteSpec("campaign"),
+    ("GET", "/campaigns/{campaign_key}/survey"): RouteSpec("campaign"),
+    ("POST", "/campaigns/{campaign_key}/responses"): RouteSpec(
+        "campaign", body=lambda w: {"user_id": "matrix-user", "answers": {"q": "yes"}}
+    ),
+    ("GET", "/campaigns/{campaign_key}/feed"): RouteSpec("campaign"),
     # /v1/auth: the sign-in flow needs no credential.
     ("GET", "/auth/github/login"): RouteSpec("public"),
     ("GET", "/auth/github/callback"): RouteSpec("public"),
@@ -436,6 +484,14 @@ def expected(method: str, path: str, credential: str) -> Outcome:
         if credential in ("pk_own", "aat_track", "aat_query"):
             return 403, "insufficient_scope"
         return ALLOWED
+    if spec.access == "campaign":  # a campaign of the key's own project
+        if credential in ("ak_own", "ak_other"):
+            return 403, "project_key_required"
+        if credential in ("aat_query", "aat_admin", "aat_admin_other", "aat_admin_sibling"):
+            return 403, "insufficient_scope"
+        if credential in ("sk_other", "sk_sibling"):
+            return 404, "campaign_not_found"
+        return ALLOWED
     if spec.access == "project_read":  # derived data: the query or the admin scope
         if credential in CROSS:
             return 404, "project_not_found"
@@ -482,6 +538,9 @@ class World:
     feature_id: str = ""
     #: A webhook endpoint of the victim's project that the webhook routes point at.
     webhook_id: str = ""
+    #: A waitlist signup and a referral code in the victim's campaigns (CAMPAIGN_KEYS).
+    signup_id: str = ""
+    referral_code: str = ""
 
     @property
     def org_ids(self) -> list[str]:
@@ -604,7 +663,80 @@ def build_world(catalog: Catalog, settings: Settings, client: TestClient) -> Wor
         segment_id=_derived_data(catalog, settings, victim),
         webhook_id=webhook.json()["id"],
         **_experiment_data(catalog, victim),
+        **_campaign_data(catalog, settings, victim.project_id),
     )
+
+
+#: The victim's campaigns, one of each type (active), and the words of a path that pick one.
+CAMPAIGN_KEYS = {
+    "waitlist": "matrix-waitlist",
+    "referral": "matrix-referral",
+    "survey": "matrix-survey",
+    "social_proof": "matrix-proof",
+}
+CAMPAIGN_CONFIGS: dict[str, dict[str, Any]] = {
+    "waitlist": {"title": "Matrix"},
+    "referral": {"rewards": [{"name": "Mug", "threshold": 1}]},
+    "survey": {
+        "questions": [{"id": "q", "type": "single", "prompt": "?", "options": ["yes", "no"]}]
+    },
+    "social_proof": {"event_types": ["signup"]},
+}
+_CAMPAIGN_BY_WORD = {
+    "waitlist": "waitlist",
+    "signups": "waitlist",
+    "referrals": "referral",
+    "leaderboard": "referral",
+    "survey": "survey",
+    "responses": "survey",
+    "summary": "survey",
+    "feed": "social_proof",
+}
+
+
+def _campaign_key(path: str) -> str:
+    """The victim's campaign a route's path points at (by the words in it)."""
+    for word in path.split("/"):
+        kind = _CAMPAIGN_BY_WORD.get(word.removesuffix(".csv"))
+        if kind is not None:
+            return CAMPAIGN_KEYS[kind]
+    return CAMPAIGN_KEYS["waitlist"]
+
+
+def _campaign_data(catalog: Catalog, settings: Settings, project_id: str) -> dict[str, str]:
+    """One active campaign of each type in ``project_id``, a signup on its waitlist and a
+    referral code of its programme."""
+    now = utcnow()
+    with catalog.begin() as conn:
+        for kind, key in CAMPAIGN_KEYS.items():
+            conn.execute(
+                insert(campaigns_table).values(
+                    id=new_id("cmp"),
+                    project_id=project_id,
+                    key=key,
+                    type=kind,
+                    name=key,
+                    status="active",
+                    config=CAMPAIGN_CONFIGS[kind],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    signup, _ = campaign_waitlist.join(
+        catalog,
+        settings,
+        project_id,
+        CAMPAIGN_KEYS["waitlist"],
+        campaign_waitlist.WaitlistJoin(email="matrix@example.com"),
+    )
+    code = campaign_referrals.referral_code(
+        catalog,
+        settings,
+        project_id,
+        CAMPAIGN_KEYS["referral"],
+        campaign_referrals.ReferralCodeRequest(user_id="matrix-referrer"),
+    )
+    return {"signup_id": signup["signup_id"], "referral_code": code["code"]}
 
 
 def _experiment_data(catalog: Catalog, victim: Tenant) -> dict[str, str]:
@@ -734,6 +866,8 @@ def _url(prefix: str, path: str, world: World) -> str:
         experiment_id=world.experiment_id,
         feature_id=world.feature_id,
         webhook_id=world.webhook_id,
+        campaign_key=_campaign_key(path),
+        signup_id=world.signup_id,
     )
 
 
@@ -958,3 +1092,53 @@ def test_mixed_paths_never_reach_the_other_tenant(
     if "{other_token}" in template and "{own_project}" in template:
         assert response.json()["error"]["code"] == "token_not_found"
     assert snapshot(matrix_catalog, [world.other.org_id]) == before
+
+
+def test_a_public_key_sees_only_its_own_projects_campaigns(
+    world: World, matrix_client: TestClient, matrix_catalog: Catalog, matrix_settings: Settings
+) -> None:
+    """Two projects with campaigns of the same keys: each public key reaches its own
+    project's; the other project's signups and codes do not exist for it, and a key only the
+    other project has answers 404."""
+    other = _campaign_data(matrix_catalog, matrix_settings, world.other.project_id)
+    with matrix_catalog.begin() as conn:
+        conn.execute(
+            update(campaigns_table)
+            .where(
+                campaigns_table.c.project_id == world.other.project_id,
+                campaigns_table.c.key == CAMPAIGN_KEYS["waitlist"],
+            )
+            .values(config={"title": "Other"})
+        )
+        conn.execute(
+            update(campaigns_table)
+            .where(
+                campaigns_table.c.project_id == world.victim.project_id,
+                campaigns_table.c.key == CAMPAIGN_KEYS["survey"],
+            )
+            .values(key="victim-only")
+        )
+    victim_pk, other_pk = _headers(world.victim.public_key), _headers(world.other.public_key)
+    waitlist_url = f"/v1/campaigns/{CAMPAIGN_KEYS['waitlist']}"
+    titles = [
+        matrix_client.get(waitlist_url, headers=key).json()["config"]["title"]
+        for key in (victim_pk, other_pk)
+    ]
+    assert titles == ["Matrix", "Other"]
+    for headers, signup_id in ((other_pk, world.signup_id), (victim_pk, other["signup_id"])):
+        response = matrix_client.get(f"{waitlist_url}/waitlist/{signup_id}", headers=headers)
+        assert _outcome(response) == (404, "signup_not_found")
+    attribution = matrix_client.post(
+        f"/v1/campaigns/{CAMPAIGN_KEYS['referral']}/referrals/attribute",
+        headers=other_pk,
+        json={"code": world.referral_code, "user_id": "someone"},
+    )
+    assert _outcome(attribution) == (404, "referral_code_not_found")
+    for path in ("", "/survey", "/responses"):
+        method = "POST" if path == "/responses" else "GET"
+        body = {"user_id": "u", "answers": {"q": "yes"}} if method == "POST" else None
+        response = _call(
+            matrix_client, method, f"/v1/campaigns/victim-only{path}", world.other.public_key, body
+        )
+        assert _outcome(response) == (404, "campaign_not_found")
+    assert matrix_client.get("/v1/campaigns/victim-only", headers=victim_pk).status_code == 200
