@@ -20,8 +20,9 @@ from api.adapters import growthbook_features
 from api.adapters import posthog as posthog_adapter
 from api.adapters import segment as segment_adapter
 from api.conventions import ConventionsMiddleware
+from api.cors import BrowserCORS
 from api.idempotency import IdempotencyMiddleware
-from api.routes import admin, auth, health, ingest, orgs, projects, query
+from api.routes import admin, auth, health, ingest, orgs, projects, public_assets, query
 from api.routes import campaigns as campaigns_routes
 from api.routes import campaigns_public as campaigns_public_routes
 from api.routes import experiments as experiments_routes
@@ -132,6 +133,8 @@ def create_app(
     app.include_router(growthbook_features.router)
     app.include_router(segment_adapter.router)
     app.include_router(amplitude_adapter.router)
+    # The browser SDK and the web components (/public/growthos.js, ...).
+    app.include_router(public_assets.router)
     # The web pages (landing, sign-in, query console, llms.txt) and their static files.
     app.include_router(pages_routes.router)
     app.mount(pages_routes.STATIC_PREFIX, pages_routes.PageFiles(), name="page_files")
@@ -139,4 +142,6 @@ def create_app(
     # The ingest hot path, inside the conventions: see ingest.IngestFastPath.
     app.add_middleware(ingest.IngestFastPath, prefixes=("/v1", "/api", ""))
     app.add_middleware(ConventionsMiddleware, settings=settings, today=today)
+    # Outermost: web pages call the ingest and public campaign endpoints across origins.
+    app.add_middleware(BrowserCORS)
     return app
