@@ -59,7 +59,12 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
 
 def test_every_notebook_is_here() -> None:
     names = {path.name for path in NOTEBOOKS}
-    assert {"quickstart.ipynb", "funnels_and_retention.ipynb", "raw_lake.ipynb"} <= names
+    assert {
+        "quickstart.ipynb",
+        "funnels_and_retention.ipynb",
+        "raw_lake.ipynb",
+        "experiments.ipynb",
+    } <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
