@@ -1,5 +1,5 @@
 """The management API from Python: projects, keys and tokens, segments, experiments, feature
-flags, webhooks, queries, usage, user profiles and GDPR requests.
+flags, webhooks, campaigns, queries, usage, user profiles and GDPR requests.
 
 :class:`ManagementClient` takes a secret key (``sk_``: one project), an access token
 (``aat_``: one project, its scopes) or an org admin key (``ak_``: every project of the org).
@@ -33,11 +33,14 @@ from pydantic import BaseModel
 from growthos_pipeline.client.models import (
     AdminKeyRotated,
     AuditEntry,
+    Campaign,
+    CampaignDeleted,
     Experiment,
     ExperimentDeleted,
     Feature,
     FeatureDeleted,
     GdprJob,
+    Leaderboard,
     Org,
     Project,
     ProjectCreated,
@@ -47,6 +50,7 @@ from growthos_pipeline.client.models import (
     Segment,
     SegmentDeleted,
     SegmentMember,
+    Signup,
     Token,
     TokenCreated,
     Usage,
@@ -117,6 +121,7 @@ class ManagementClient:
         self.experiments = Experiments(self)
         self.features = Features(self)
         self.webhooks = Webhooks(self)
+        self.campaigns = Campaigns(self)
         self.users = Users(self)
         self.gdpr = Gdpr(self)
 
@@ -665,6 +670,102 @@ class Webhooks(_Resource):
             WebhookAttempt,
             page_size=page_size,
         )
+
+
+class Campaigns(_Resource):
+    """Waitlists, referral programmes, surveys and social proof feeds; paths take a
+    campaign's id or its key. Signups (email addresses) need the admin scope."""
+
+    def create(
+        self,
+        key: str,
+        *,
+        type: Literal["waitlist", "referral", "survey", "social_proof"],
+        name: str,
+        status: Literal["draft", "active", "paused", "ended"] | NotGiven = NOT_GIVEN,
+        config: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        project_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Campaign:
+        """A campaign (``draft`` unless ``status`` says otherwise: only ``active`` ones answer
+        on the public endpoints) with the ``config`` of its type."""
+        body = _json_ready(_given(key=key, type=type, name=name, status=status, config=config))
+        return self._client._post(
+            self._base(project_id, "campaigns"), Campaign, body, idempotency_key=idempotency_key
+        )
+
+    def list(
+        self, *, project_id: str | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Pager[Campaign]:
+        return self._client._pager(
+            self._base(project_id, "campaigns"), Campaign, page_size=page_size
+        )
+
+    def get(self, campaign: str, *, project_id: str | None = None) -> Campaign:
+        return self._client._get(self._base(project_id, "campaigns", campaign), Campaign)
+
+    def update(
+        self,
+        campaign: str,
+        *,
+        name: str | NotGiven = NOT_GIVEN,
+        status: Literal["draft", "active", "paused", "ended"] | NotGiven = NOT_GIVEN,
+        config: Mapping[str, Any] | NotGiven = NOT_GIVEN,
+        project_id: str | None = None,
+    ) -> Campaign:
+        """Change the name, the status, or ``config`` fields (those passed replace theirs;
+        the others stay)."""
+        body = _json_ready(_given(name=name, status=status, config=config))
+        return self._client._patch(self._base(project_id, "campaigns", campaign), Campaign, body)
+
+    def delete(self, campaign: str, *, project_id: str | None = None) -> CampaignDeleted:
+        """Delete a campaign with its signups, codes and attributions."""
+        return self._client._delete(self._base(project_id, "campaigns", campaign), CampaignDeleted)
+
+    def signups(
+        self, campaign: str, *, project_id: str | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Pager[Signup]:
+        """A waitlist's signups in signup order, each with its current position."""
+        return self._client._pager(
+            self._base(project_id, "campaigns", campaign, "signups"), Signup, page_size=page_size
+        )
+
+    def export_signups(self, campaign: str, *, project_id: str | None = None) -> str:
+        """Every signup of a waitlist as CSV text, in waitlist order."""
+        path = self._base(project_id, "campaigns", campaign) + "/signups.csv"
+        return self._client.transport.request("GET", path).text
+
+    def invite(
+        self,
+        campaign: str,
+        signup_id: str,
+        *,
+        project_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Signup:
+        """Mark a signup invited (inviting again keeps the first time)."""
+        return self._client._post(
+            self._base(project_id, "campaigns", campaign, "signups", signup_id, "invite"),
+            Signup,
+            idempotency_key=idempotency_key,
+        )
+
+    def leaderboard(
+        self, campaign: str, *, limit: int | None = None, project_id: str | None = None
+    ) -> Leaderboard:
+        """The leaderboard of a referral programme or a waitlist, whatever its status."""
+        return self._client._get(
+            self._base(project_id, "campaigns", campaign, "leaderboard"),
+            Leaderboard,
+            params={"limit": limit},
+        )
+
+    def summary(self, campaign: str, *, project_id: str | None = None) -> dict[str, Any]:
+        """The figures of the campaign's type (survey answers, signups, attributions, the
+        feed), as the server answers them."""
+        path = self._base(project_id, "campaigns", campaign, "summary")
+        answer: dict[str, Any] = self._client.transport.request("GET", path).json()
+        return answer
 
 
 class Users(_Resource):

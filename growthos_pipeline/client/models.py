@@ -258,6 +258,53 @@ class WebhookAttempt(Model):
     created_at: datetime
 
 
+# ---- campaigns ---------------------------------------------------------------------------
+
+
+class Campaign(Model):
+    """A waitlist, referral programme, survey or social proof feed (docs/campaigns.md)."""
+
+    id: str
+    project_id: str
+    key: str
+    type: str
+    name: str
+    status: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignDeleted(Campaign):
+    deleted: bool
+
+
+class Signup(Model):
+    """One signup of a waitlist, with its current position."""
+
+    id: str
+    email: str
+    position: int
+    referral_code: str
+    referred_by: str | None = None
+    referrals: int
+    invited_at: datetime | None = None
+    created_at: datetime
+
+
+class LeaderboardEntry(Model):
+    rank: int
+    name: str
+    referrals: int
+    conversions: int
+    user_id: str | None = None
+    signup_id: str | None = None
+
+
+class Leaderboard(Model):
+    entries: list[LeaderboardEntry]
+
+
 # ---- queries ---------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import parse_qs
 
+import httpx2
 import pytest
 
 from growthos_pipeline.catalog.database import Catalog
@@ -24,6 +25,7 @@ from growthos_pipeline.client import (
     UnprocessableEntityError,
 )
 from growthos_pipeline.client.models import (
+    Campaign,
     Experiment,
     Feature,
     ProjectCreated,
@@ -257,3 +259,36 @@ def test_the_client_loads_neither_the_server_nor_the_lake() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_a_waitlist_is_run_from_the_client(
+    live: Live, client: ManagementClient, keys: dict[str, str]
+) -> None:
+    beta = client.campaigns.create(
+        "beta", type="waitlist", name="Beta list", config={"title": "Join the beta"}
+    )
+    assert isinstance(beta, Campaign) and beta.status == "draft"
+    assert client.campaigns.update("beta", status="active").status == "active"
+    assert client.campaigns.get(beta.id).config["title"] == "Join the beta"
+
+    with httpx2.Client(base_url=live.url, headers={"X-API-Key": keys["public_key"]}) as web:
+        for email in ("ada@example.com", "grace@example.com", "alan@example.com"):
+            assert web.post("/v1/campaigns/beta/waitlist", json={"email": email}).status_code == 201
+
+    signups = client.campaigns.signups("beta", page_size=2).to_list()
+    assert [(s.email, s.position) for s in signups] == [
+        ("ada@example.com", 1),
+        ("grace@example.com", 2),
+        ("alan@example.com", 3),
+    ]
+    invited = client.campaigns.invite("beta", signups[1].id)
+    assert invited.invited_at is not None
+    csv = client.campaigns.export_signups("beta").splitlines()
+    assert csv[0].startswith("position,email") and len(csv) == 4
+    assert len(client.campaigns.leaderboard("beta", limit=5).entries) <= 5
+    assert isinstance(client.campaigns.summary("beta"), dict)
+    assert [c.key for c in client.campaigns.list()] == ["beta"]
+    assert client.campaigns.delete("beta").deleted is True
+    with pytest.raises(NotFoundError) as gone:
+        client.campaigns.get("beta")
+    assert gone.value.code == "campaign_not_found"
