@@ -151,6 +151,12 @@ class GrowthOS:
         self._reset()
         atexit.register(self._at_exit)
 
+    def _check_fork(self) -> None:
+        """In a child after ``fork``: a fresh queue and no thread (the parent's queue is the
+        parent's to send, and its thread does not exist here)."""
+        if os.getpid() != self._pid:
+            self._reset()
+
     def _reset(self) -> None:
         """A fresh queue and no thread (at the start, and in a child after ``fork``)."""
         self._pid = os.getpid()
@@ -311,6 +317,7 @@ class GrowthOS:
     @property
     def queued(self) -> int:
         """Events waiting to be sent (not counting a batch being sent)."""
+        self._check_fork()
         with self._cond:
             return len(self._queue)
 
@@ -318,9 +325,8 @@ class GrowthOS:
         """Send every event queued so far and wait until each is answered (accepted, refused
         or given up on); False when ``timeout`` seconds passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._check_fork()
         with self._cond:
-            if os.getpid() != self._pid:
-                return True
             target = self._enqueued
             if self._finished >= target:
                 return True
@@ -345,11 +351,12 @@ class GrowthOS:
         self._closed = True
         atexit.unregister(self._at_exit)
         wait = self.shutdown_timeout if timeout is None else timeout
+        self._check_fork()
         with self._cond:
             self._stopping = True
             self._flush_until = self._enqueued
-            thread = self._thread if os.getpid() == self._pid else None
-            if thread is None and self._queue and os.getpid() == self._pid:
+            thread = self._thread
+            if thread is None and self._queue:
                 thread = self._start_thread()
             self._cond.notify_all()
         if thread is not None:
@@ -369,6 +376,7 @@ class GrowthOS:
 
     def discard(self) -> int:
         """Drop every queued event without sending it; the number dropped."""
+        self._check_fork()
         with self._cond:
             count = len(self._queue)
             self._queue.clear()
@@ -412,8 +420,7 @@ class GrowthOS:
         }
         data = orjson.dumps({k: v for k, v in event.items() if v is not None}, default=_default)
         now = _monotonic()
-        if os.getpid() != self._pid:  # a forked child: its own queue and thread
-            self._reset()
+        self._check_fork()
         with self._cond:
             if self._closed:
                 self.dropped += 1

@@ -247,3 +247,39 @@ def test_retries_reach_a_server_that_comes_back(live: Live, keys: dict[str, str]
         insert_id = analytics.track("tick", user_id="u1")
     assert [s.status for s in live.faults.requests("POST", TRACK)] == [503, 503, 200]
     assert live.server.events(keys["project_id"])["insert_id"].to_list() == [insert_id]
+
+
+FORK_SCRIPT = """
+import os, sys
+from growthos_pipeline.client import GrowthOS
+
+analytics = GrowthOS(sys.argv[1], sys.argv[2], flush_interval=60)
+analytics.track("before-fork", user_id="parent", insert_id="parent-1")
+codes = []
+for sends in (True, False):
+    pid = os.fork()
+    if pid == 0:
+        if sends:
+            analytics.track("in-child", user_id="child", insert_id="child-1")
+        sys.exit(0)  # the child's exit sends the child's queue only
+    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print(codes, flush=True)
+"""
+
+
+def test_a_forked_child_sends_only_its_own_events(
+    live: Live, keys: dict[str, str], tmp_path: Path
+) -> None:
+    script = tmp_path / "fork.py"
+    script.write_text(textwrap.dedent(FORK_SCRIPT))
+    result = subprocess.run(
+        [sys.executable, str(script), keys["public_key"], live.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "[0, 0]", result.stderr
+    assert "not sent" not in result.stderr and "lost" not in result.stderr
+    raw = live.server.events(keys["project_id"], dedup=False)
+    assert sorted(raw["insert_id"]) == ["child-1", "parent-1"]
+    assert sorted(_sent_ids(live)) == [["child-1"], ["parent-1"]]
