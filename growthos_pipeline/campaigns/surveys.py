@@ -373,7 +373,7 @@ def summary(settings: Settings, campaign: Campaign) -> dict[str, Any]:
             stats[q.id]["average"] = None
         else:
             stats[q.id]["samples"] = []
-    totals: dict[str, float] = {}
+    totals: dict[str, tuple[float, int]] = {}  # rating: sum and count of in-range answers
     responses = 0
     last: datetime | None = None
     frame = responses_frame(settings, campaign)
@@ -401,12 +401,14 @@ def summary(settings: Settings, campaign: Campaign) -> dict[str, Any]:
             elif "distribution" in entry:
                 if str(value) in entry["distribution"]:
                     entry["distribution"][str(value)] += 1
-                    totals[qid] = totals.get(qid, 0.0) + float(value)
+                    total, count = totals.get(qid, (0.0, 0))
+                    totals[qid] = (total + float(value), count + 1)
             elif isinstance(value, str):
                 entry["samples"].append(value)
     for qid, entry in stats.items():
-        if "distribution" in entry and entry["answered"]:
-            entry["average"] = round(totals.get(qid, 0.0) / entry["answered"], 4)
+        if qid in totals:
+            total, count = totals[qid]
+            entry["average"] = round(total / count, 4)
         if "samples" in entry:
             entry["samples"] = entry["samples"][-TEXT_SAMPLES:][::-1]
     return {
