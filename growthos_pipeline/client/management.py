@@ -37,6 +37,7 @@ from growthos_pipeline.client.models import (
     CampaignDeleted,
     Experiment,
     ExperimentDeleted,
+    ExperimentResults,
     Feature,
     FeatureDeleted,
     GdprJob,
@@ -466,12 +467,14 @@ class Experiments(_Resource):
         hash_version: Literal[1, 2] | NotGiven = NOT_GIVEN,
         namespace: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         phases: Sequence[Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        goal: str | NotGiven | None = NOT_GIVEN,
         project_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> Experiment:
         """An experiment: ``variations`` like ``[{"key": "control", "value": "a"}, ...]``,
         ``weights`` summing to 1 (equal by default), ``coverage``, ``targeting``
-        (``groups``, ``condition``, ``url``), ``status``; see docs/experiments.md."""
+        (``groups``, ``condition``, ``url``), ``status``, the ``goal`` its results count
+        (one condition of the query language); see docs/experiments.md."""
         body = _json_ready(
             _given(
                 key=key,
@@ -488,6 +491,7 @@ class Experiments(_Resource):
                 hash_version=hash_version,
                 namespace=namespace,
                 phases=phases,
+                goal=goal,
             )
         )
         return self._client._post(
@@ -521,6 +525,7 @@ class Experiments(_Resource):
         hash_version: Literal[1, 2] | NotGiven = NOT_GIVEN,
         namespace: Mapping[str, Any] | NotGiven | None = NOT_GIVEN,
         phases: Sequence[Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        goal: str | NotGiven | None = NOT_GIVEN,
         project_id: str | None = None,
     ) -> Experiment:
         """Change the fields passed; the whole experiment is validated again."""
@@ -539,6 +544,7 @@ class Experiments(_Resource):
                 hash_version=hash_version,
                 namespace=namespace,
                 phases=phases,
+                goal=goal,
             )
         )
         return self._client._patch(
@@ -550,6 +556,25 @@ class Experiments(_Resource):
         ``experiment_in_use``)."""
         return self._client._delete(
             self._base(project_id, "experiments", experiment), ExperimentDeleted
+        )
+
+    def results(
+        self,
+        experiment: str,
+        *,
+        fresh: bool = False,
+        goal: str | None = None,
+        as_of: int | None = None,
+        project_id: str | None = None,
+    ) -> ExperimentResults:
+        """The results the ``experiment_results`` asset stored, else computed now;
+        ``fresh=True`` always computes from the lake, ``goal`` and ``as_of`` compute for
+        another goal or lake version."""
+        params = {"fresh": "true" if fresh else None, "goal": goal, "as_of": as_of}
+        return self._client._get(
+            self._base(project_id, "experiments", experiment, "results"),
+            ExperimentResults,
+            params=params,
         )
 
 

@@ -196,12 +196,63 @@ class Experiment(Model):
     hash_version: int
     namespace: dict[str, Any] | None = None
     phases: list[dict[str, Any]] = Field(default_factory=list)
+    goal: str | None = None
     created_at: datetime
     updated_at: datetime
 
 
 class ExperimentDeleted(Experiment):
     deleted: bool
+
+
+class VariationResults(Model):
+    """One variation's figures; comparisons are against the control (None for the control
+    itself, and when a group has no users)."""
+
+    variation: int
+    key: str
+    name: str | None = None
+    users: int
+    conversions: int
+    rate: float | None = None
+    rate_ci: tuple[float, float] | None = None
+    absolute_uplift: float | None = None
+    absolute_ci: tuple[float, float] | None = None
+    relative_uplift: float | None = None
+    relative_ci: tuple[float, float] | None = None
+    z: float | None = None
+    p_value: float | None = None
+    chance_to_win: float | None = None
+    expected_share: float
+    exposures: int = 0
+    disagreeing_exposures: int = 0
+
+
+class SampleRatio(Model):
+    statistic: float | None = None
+    df: int
+    p_value: float | None = None
+    expected_users: list[float]
+    mismatch: bool
+    threshold: float
+
+
+class ExperimentResults(Model):
+    """An experiment's results (docs/experiments.md): per variation, the sample-ratio check,
+    the exposures read and the assignment replay per source."""
+
+    experiment: str
+    goal: str
+    start: datetime
+    end: datetime
+    computed_at: datetime
+    lake_version: int | None = None
+    confidence: float
+    variations: list[VariationResults]
+    srm: SampleRatio
+    exposures: dict[str, Any] = Field(default_factory=dict)
+    replay: dict[str, Any] = Field(default_factory=dict)
+    stored: bool = False
 
 
 class Feature(Model):

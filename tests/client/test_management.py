@@ -292,3 +292,35 @@ def test_a_waitlist_is_run_from_the_client(
     with pytest.raises(NotFoundError) as gone:
         client.campaigns.get("beta")
     assert gone.value.code == "campaign_not_found"
+
+
+def test_experiment_results_are_read_from_the_lake(
+    live: Live, client: ManagementClient, keys: dict[str, str]
+) -> None:
+    client.experiments.create(
+        "cta-colour",
+        variations=[{"key": "blue", "value": "blue"}, {"key": "green", "value": "green"}],
+        status="running",
+        goal='event_type = "signup"',
+    )
+    with GrowthOS(keys["public_key"], live.url) as analytics:
+        for n in range(12):
+            user = f"u{n}"
+            exposure = {"experiment_id": "cta-colour", "variation_id": n % 2}
+            analytics.track("$exposure", user_id=user, properties=exposure)
+            if n < 4:
+                analytics.track("signup", user_id=user)
+    live.server.app.state.ingestor.flush_now()
+
+    results = client.experiments.results("cta-colour", fresh=True)
+    assert (results.experiment, results.goal, results.stored) == (
+        "cta-colour",
+        'event_type = "signup"',
+        False,
+    )
+    assert [(v.key, v.users, v.conversions) for v in results.variations] == [
+        ("blue", 6, 2),
+        ("green", 6, 2),
+    ]
+    assert results.variations[1].relative_uplift == 0.0 and results.srm.mismatch is False
+    assert client.experiments.get("cta-colour").goal == 'event_type = "signup"'
