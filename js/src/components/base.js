@@ -27,7 +27,7 @@ export const BASE_CSS = `
   font-size: var(--gos-font-size, 1rem);
   line-height: 1.5;
 }
-:host([hidden]) { display: none; }
+:host([hidden]), [hidden] { display: none !important; }
 *, *::before, *::after { box-sizing: inherit; }
 .card {
   background: var(--_bg);
@@ -73,6 +73,7 @@ button[disabled] { opacity: 0.6; cursor: progress; }
   outline: 2px solid var(--gos-focus, var(--_accent));
   outline-offset: 2px;
 }
+.body { display: grid; gap: var(--_gap); }
 .row { display: flex; gap: 0.5rem; align-items: stretch; flex-wrap: wrap; }
 .row > input { flex: 1 1 12rem; width: auto; }
 .field { display: grid; gap: 0.35rem; }

@@ -11,6 +11,7 @@ dl.stats div { display: grid; }
 dl.stats dt { color: var(--_muted); font-size: 0.9em; order: 2; }
 dl.stats dd { margin: 0; font-size: 1.5em; font-weight: 700; order: 1; }
 ul.rewards { margin: 0; padding-left: 1.25rem; }
+.earned { color: var(--_success); }
 table { border-collapse: collapse; width: 100%; }
 caption { text-align: left; font-weight: 600; padding-bottom: 0.25rem; }
 th, td { text-align: left; padding: 0.35rem 0.5rem; border-bottom: 1px solid var(--_border); }
@@ -60,7 +61,11 @@ export class GosReferral extends GosElement {
     try {
       const limit = parseInt(this.getAttribute("leaderboard") || "0", 10);
       const [mine, board] = await Promise.all([
-        this.api("POST", "/referrals/code", { user_id: config.userId }),
+        this.api("POST", "/referrals/code", {
+          user_id: config.userId,
+          display_name: this.getAttribute("display-name") || undefined,
+          page_url: location.href,
+        }),
         limit > 0 ? this.api("GET", `/leaderboard?limit=${Math.min(limit, 100)}`) : null,
       ]);
       this.draw(title, this.body(mine, board, settings));
@@ -93,8 +98,8 @@ export class GosReferral extends GosElement {
         <div><dt>Converted</dt><dd>${esc(mine.conversions ?? 0)}</dd></div>
       </dl>
       ${next ? `<p class="next" part="next-reward">${esc(nextReward(next, mine))}</p>` : ""}
-      ${rewards.length ? `<div><p id="${id}-rewards"><strong>Your rewards</strong></p>
-        <ul class="rewards" aria-labelledby="${id}-rewards">${rewards.map((r) => `<li>${esc(rewardName(r))}</li>`).join("")}</ul></div>` : ""}
+      ${rewards.length ? `<div><p id="${id}-rewards"><strong>Rewards</strong></p>
+        <ul class="rewards" aria-labelledby="${id}-rewards">${rewards.map((r) => rewardItem(r)).join("")}</ul></div>` : ""}
       ${board ? leaderboard(board, settings) : ""}`;
   }
 
@@ -107,17 +112,19 @@ export class GosReferral extends GosElement {
   }
 }
 
-function rewardName(reward) {
-  if (typeof reward === "string") return reward;
-  if (!reward) return "";
-  return reward.description ? `${reward.name}: ${reward.description}` : reward.name || "";
+/** A reward of the programme: earned, or how far away. */
+function rewardItem(reward) {
+  const name = reward.description ? `${reward.name}: ${reward.description}` : reward.name;
+  const metric = reward.metric === "conversions" ? "conversions" : "referrals";
+  const state = reward.earned
+    ? `<strong class="earned">Earned</strong>`
+    : `<span class="muted">${esc(reward.threshold)} ${metric}, ${esc(reward.remaining)} to go</span>`;
+  return `<li class="${reward.earned ? "is-earned" : ""}">${esc(name)} (${state})</li>`;
 }
 
 function nextReward(next, mine) {
-  if (typeof next === "string") return next;
   const metric = next.metric || "referrals";
-  const have = Number(mine[metric] ?? 0);
-  const left = next.remaining ?? Math.max(0, Number(next.threshold || 0) - have);
+  const left = next.remaining ?? Math.max(0, Number(next.threshold || 0) - Number(mine[metric] ?? 0));
   const noun = metric === "conversions"
     ? (left === 1 ? "friend who converts" : "friends who convert")
     : (left === 1 ? "friend" : "friends");

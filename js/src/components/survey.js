@@ -22,10 +22,8 @@ legend { padding: 0; margin-bottom: 0.4rem; }
 }
 .scale input:checked + span { background: var(--_accent); border-color: var(--_accent); color: var(--_accent-fg); }
 .scale input:focus-visible + span { outline: 2px solid var(--gos-focus, var(--_accent)); outline-offset: 2px; }
-.ends { display: flex; justify-content: space-between; font-size: 0.85em; }
 .thanks:focus { outline: none; }
 .questions { display: grid; gap: 1.25rem; }
-.body { display: grid; gap: var(--_gap); }
 `;
 
 export class GosSurvey extends GosElement {
@@ -107,8 +105,7 @@ export class GosSurvey extends GosElement {
       for (let v = min; v <= max; v++) {
         steps.push(`<label><input type="radio" name="${name}" value="${v}"><span>${v}</span></label>`);
       }
-      controls = `<div class="scale">${steps.join("")}</div>
-        <div class="ends muted" aria-hidden="true"><span>${min}</span><span>${max}</span></div>`;
+      controls = `<div class="scale">${steps.join("")}</div>`;
     } else {
       const type = q.type === "multiple" ? "checkbox" : "radio";
       const options = Array.isArray(q.options) ? q.options : [];
@@ -170,7 +167,7 @@ export class GosSurvey extends GosElement {
     button.disabled = true;
     this.setAttribute("aria-busy", "true");
     const { userId, deviceId } = this.config;
-    const body = { answers, website: form.elements.namedItem("website").value };
+    const body = { answers, website: form.elements.namedItem("website").value, page_url: location.href };
     if (userId) body.user_id = userId;
     else body.device_id = deviceId;
     try {
@@ -184,10 +181,10 @@ export class GosSurvey extends GosElement {
       }
       let shown = false;
       if (error instanceof ApiError && error.status === 400) {
+        // invalid_answers lists {question, code, message} per problem.
         for (const d of error.details || []) {
-          const match = d && typeof d.field === "string" && /^answers\.(.+)$/.exec(d.field);
-          if (match) {
-            const control = this.questionError(match[1], d.message || error.message);
+          if (d && typeof d.question === "string") {
+            const control = this.questionError(d.question, d.message || error.message);
             if (control && !shown) control.focus();
             shown = shown || Boolean(control);
           }

@@ -7,6 +7,7 @@ import { ApiError } from "./api.js";
 import { GosElement, HONEYPOT, copyText, esc } from "./base.js";
 
 const CSS = `
+.joined { display: grid; gap: var(--_gap); }
 .position { font-size: 1.1em; }
 .position strong { font-size: 1.6em; color: var(--_accent); margin-right: 0.25rem; }
 .position:focus { outline: none; }
@@ -157,6 +158,8 @@ export class GosWaitlist extends GosElement {
     box.innerHTML = `
       <p class="position" tabindex="-1"><strong>#${esc(signup.position)}</strong>
         You are number ${esc(signup.position)} of ${esc(signup.total)} on the waitlist.</p>
+      ${signup.invited ? `<p class="invited" part="invited">You are invited: check your email.</p>` : ""}
+      ${signup.referrals ? `<p class="muted">${esc(signup.referrals)} ${signup.referrals === 1 ? "friend has" : "friends have"} joined with your link.</p>` : ""}
       ${config.success_message ? `<p>${esc(config.success_message)}</p>` : ""}
       ${signup.referral_link ? `
       <div class="field">
