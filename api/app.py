@@ -143,5 +143,5 @@ def create_app(
     app.add_middleware(ingest.IngestFastPath, prefixes=("/v1", "/api", ""))
     app.add_middleware(ConventionsMiddleware, settings=settings, today=today)
     # Outermost: web pages call the ingest and public campaign endpoints across origins.
-    app.add_middleware(BrowserCORS)
+    app.add_middleware(BrowserCORS, settings=settings)
     return app

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     vacuum_retention_hours: int = Field(default=168, ge=0)
     compaction_quiet_minutes: float = Field(default=30.0, ge=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
+    #: Browser origins allowed (CORS) on the endpoints web pages call with a key: ingest and
+    #: the public campaign endpoints (comma-separated; ``*``: any). A public key's own
+    #: ``allowed_origins`` restricts it further.
+    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
     #: Per-IP limits of the public campaign endpoints (docs/campaigns.md), on top of the public
     #: key's ingest limit: requests per ``campaign_ip_window_s`` seconds from one address, for
     #: reads (campaign, position, survey, leaderboard, feed) and for writes (signups, codes,
@@ -173,6 +177,27 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown feature(s) {unknown}; known: {sorted(FEATURES)}")
         return value
+
+    @field_validator("cors_allow_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = []
+        for origin in value:
+            origin = origin.strip().rstrip("/")
+            scheme, _, host = origin.partition("://")
+            if origin != "*" and (scheme not in ("http", "https") or not host or "/" in host):
+                raise ValueError(
+                    f"'{origin[:80]}' is not an origin; expected scheme://host[:port] or '*'"
+                )
+            cleaned.append(origin)
+        return tuple(cleaned)
 
     @field_validator("plan_limits")
     @classmethod
