@@ -4,6 +4,7 @@ did the work), for driving the Python client over a real socket."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import threading
 import time
@@ -22,8 +23,10 @@ from tests.adapters.live_server import LiveServer, serve
 
 @dataclass
 class Fault:
-    """Answer ``status`` to the next ``times`` requests matching ``method`` and ``path``; with
-    ``after_app`` the app handles the request first and its answer is thrown away."""
+    """Answer ``status`` (with ``code`` in the envelope) to the next ``times`` requests
+    matching ``method`` and ``path``; with ``after_app`` the app handles the request first and
+    its answer is thrown away. ``delay`` seconds pass before anything; with ``status`` 0 the
+    request then goes to the app as usual (a slow answer)."""
 
     method: str
     path: str
@@ -31,6 +34,8 @@ class Fault:
     retry_after: str | None = None
     times: int = 1
     after_app: bool = False
+    code: str | None = None
+    delay: float = 0.0
 
 
 @dataclass
@@ -120,7 +125,9 @@ class Faults:
             return None
 
         fault = self._take(seen.method, seen.path)
-        if fault is None:
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault is None or fault.status == 0:
             await self.app(scope, replay, noting)
             return
         if fault.after_app:
@@ -128,7 +135,10 @@ class Faults:
         seen.faulted = True
         body = orjson.dumps(
             {
-                "error": {"code": f"injected_{fault.status}", "message": "a planned fault"},
+                "error": {
+                    "code": fault.code or f"injected_{fault.status}",
+                    "message": "a planned fault",
+                },
                 "request_id": "req_fault",
             }
         )

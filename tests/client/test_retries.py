@@ -14,6 +14,7 @@ import pytest
 from growthos_pipeline.client import (
     APIConnectionError,
     BadRequestError,
+    ConflictError,
     ManagementClient,
     RateLimitError,
     RetryPolicy,
@@ -155,3 +156,40 @@ def test_a_refused_connection_is_retried_then_raised() -> None:
         elapsed = time.monotonic() - started
     assert "ConnectError" in str(err.value)
     assert 0.1 <= elapsed < 2.0  # two waits of 0.05-0.1 and 0.1-0.2 s
+
+
+def test_a_request_still_running_under_its_key_is_asked_again(
+    live: Live, client: ManagementClient
+) -> None:
+    path = f"/v1/projects/{client.project_id}/segments"
+    busy = Fault("POST", path, status=409, code="idempotency_request_in_progress")
+    live.faults.plan.append(busy)
+    client.segments.create("Buyers", filter='event_type = "purchase"')
+    assert [s.status for s in live.faults.requests("POST", path)] == [409, 201]
+
+    with pytest.raises(ConflictError) as taken:
+        client.experiments.create("dup", variations=[{"value": 0}, {"value": 1}])
+        client.experiments.create("dup", variations=[{"value": 0}, {"value": 1}])
+    assert taken.value.code == "experiment_key_taken"
+    assert len(live.faults.requests("POST", f"/v1/projects/{client.project_id}/experiments")) == 2
+
+
+def test_a_timed_out_read_is_repeated_and_a_timed_out_delete_is_not(
+    live: Live, keys: dict[str, str]
+) -> None:
+    with ManagementClient(
+        keys["secret_key"], live.url, project_id=keys["project_id"], timeout=0.5, retry=FAST
+    ) as client:
+        segment = client.segments.create("Buyers", filter='event_type = "purchase"')
+        path = f"/v1/projects/{client.project_id}/segments/{segment.id}"
+        live.faults.plan.append(Fault("GET", path, status=0, delay=1.0))
+        assert client.segments.get(segment.id).id == segment.id
+        assert len(live.faults.requests("GET", path)) == 2
+
+        live.faults.plan.append(Fault("DELETE", path, status=0, delay=1.0))
+        with pytest.raises(APIConnectionError) as timed_out:
+            client.segments.delete(segment.id)
+        assert "ReadTimeout" in str(timed_out.value)
+        time.sleep(0.8)  # the server finishes the delete it was sent, once
+        assert len(live.faults.requests("DELETE", path)) == 1
+        assert client.segments.list().to_list() == []
