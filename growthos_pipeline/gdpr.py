@@ -25,7 +25,9 @@ recorded in the catalog's ``gdpr_jobs`` table, which names the subject by a keye
    before the deletion was requested go, so that what the person sends afterwards is kept;
 3. vacuum, checkpoint and clean up the Delta log of every table that changed, so that neither
    the removed files nor the delete predicate (which holds the ids) survive;
-4. delete WAL records set aside in quarantine that mention the subject.
+4. delete WAL records set aside in quarantine that mention the subject;
+5. delete the subject's campaign rows in the catalog (referral codes, attributions, survey
+   respondents: :mod:`growthos_pipeline.campaigns.erasure`).
 
 Once a job has completed, no file under the data folder holds the subject's identifiers
 (tests/gdpr greps every file for them). The flusher needs no tombstone for this: the job
@@ -66,6 +68,7 @@ import polars as pl
 from deltalake import DeltaTable
 from sqlalchemy import Connection, insert, select, update
 
+from growthos_pipeline.campaigns.erasure import erase_person
 from growthos_pipeline.catalog import audit
 from growthos_pipeline.catalog.access import Principal, require_project
 from growthos_pipeline.catalog.credentials import hash_secret
@@ -387,12 +390,20 @@ def run_deletion(
             subject = resolve_subject(settings, project_id, user_id)
             lake = erase_subject(settings, project_id, subject, received_before=row["created_at"])
             quarantined = scrub_files(_quarantine_files(settings), subject)
+            campaign_rows = erase_person(
+                catalog,
+                settings,
+                project_id,
+                user_ids=subject.users,
+                device_ids=subject.devices,
+            )
         counts = {
             "events_deleted": lake.get("events", {}).get("rows_deleted", 0),
             "user_ids": len(subject.users),
             "devices": len(subject.devices),
             "wal_rows_flushed": wal,
             "quarantine_files_removed": quarantined,
+            "campaign_rows_deleted": campaign_rows,
             "lake": lake,
         }
         values: dict[str, Any] = {"status": "completed", "counts": counts}

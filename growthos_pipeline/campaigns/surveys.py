@@ -162,7 +162,8 @@ def check_answers(questions: Sequence[Any], answers: Mapping[str, Any]) -> dict[
 # ---- who sees it --------------------------------------------------------------------------
 
 
-def _actor_hashes(settings: Settings, user_id: str | None, device_id: str | None) -> list[str]:
+def actor_hashes(settings: Settings, user_id: str | None, device_id: str | None) -> list[str]:
+    """Keyed hashes naming a respondent by user id and by device id."""
     secret = settings.server_secret()
     return [
         hmac.new(secret, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
@@ -217,7 +218,7 @@ def survey_for(
     with catalog.connect() as conn:
         campaign = active_campaign(conn, project_id, key, "survey")
         responded = campaign.config.once_per_user and _responded(
-            conn, campaign, _actor_hashes(settings, user_id, device_id)
+            conn, campaign, actor_hashes(settings, user_id, device_id)
         )
     reason = None
     if responded:
@@ -249,9 +250,7 @@ def _claim(
         campaign = active_campaign(conn, project_id, key, "survey")
         answers = check_answers(campaign.config.questions, body.answers)
         response_id = new_id("rsp")
-        hashes = (
-            _actor_hashes(settings, user_id, device_id) if campaign.config.once_per_user else []
-        )
+        hashes = actor_hashes(settings, user_id, device_id) if campaign.config.once_per_user else []
         if _responded(conn, campaign, hashes):
             raise _already_responded()
         now = utcnow()
