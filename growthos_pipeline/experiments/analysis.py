@@ -415,8 +415,8 @@ def _split(exp: ExperimentCreate) -> list[float]:
 
 
 def _srm(check: SampleRatioCheck) -> SampleRatio:
-    statistic = check.statistic if check.statistic is not None else None
-    if statistic is not None and math.isinf(statistic):
+    statistic = check.statistic
+    if statistic is not None and math.isinf(statistic):  # JSON has no infinity
         statistic = None
     return SampleRatio(
         statistic=statistic,
