@@ -4,8 +4,11 @@ the summary read back from the lake.
 A response becomes one ``survey_response`` event, sent through the ingest path like any other
 (validated, enriched, fsynced in the write-ahead log before the answer), with the properties
 ``campaign`` (key), ``campaign_id``, ``question_ids`` (answered, in the survey's order) and
-``answers`` (question id -> value). Its ``insert_id`` is the response id, so a retried write
-counts once.
+``answers`` (question id -> value), ``response_id`` and ``signature``. Its ``insert_id`` is
+the response id, so a retried write counts once. The signature (an HMAC under the server
+secret of the campaign, the response id and the answers) lets the summary tell responses that
+came through this endpoint from ``survey_response`` events anyone with the public key could
+send to ``/v1/track``: those are left out of the summary and counted as ``ignored``.
 
 Answers, per question type:
 
@@ -330,6 +333,10 @@ async def submit_response(
         event["device_id"] = device_id
     if body.page_url:
         event["url"] = body.page_url
+    event["event_properties"] |= {
+        "response_id": response_id,
+        "signature": signature(settings, campaign.id, response_id, answers),
+    }
     try:
         await ingestor.receive_decoded(project_id, event, headers, growthos.track)
     except BaseException:
@@ -339,6 +346,38 @@ async def submit_response(
 
 
 # ---- the summary --------------------------------------------------------------------------
+
+
+def signature(settings: Settings, campaign_id: str, response_id: str, answers: Any) -> str:
+    """What proves a response event came through :func:`submit_response` unchanged."""
+    message = b"\x00".join(
+        (
+            b"survey-response",
+            campaign_id.encode(),
+            response_id.encode(),
+            orjson.dumps(answers, option=orjson.OPT_SORT_KEYS),
+        )
+    )
+    return hmac.new(settings.server_secret(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def _verified(settings: Settings, campaign: Campaign, props: Any) -> dict[str, Any] | None:
+    """The answers of a response event if its signature holds, else None."""
+    if not isinstance(props, dict) or props.get("campaign_id") != campaign.id:
+        return None
+    answers, response_id, sig = (
+        props.get("answers"),
+        props.get("response_id"),
+        props.get("signature"),
+    )
+    if (
+        not isinstance(answers, dict)
+        or not isinstance(response_id, str)
+        or not isinstance(sig, str)
+    ):
+        return None
+    expected = signature(settings, campaign.id, response_id, answers)
+    return answers if hmac.compare_digest(expected, sig) else None
 
 
 def responses_frame(settings: Settings, campaign: Campaign) -> pl.DataFrame:
@@ -359,7 +398,8 @@ def responses_frame(settings: Settings, campaign: Campaign) -> pl.DataFrame:
 
 def summary(settings: Settings, campaign: Campaign) -> dict[str, Any]:
     """Per question: answered count; choices: counts per option; rating: average and
-    distribution; text: the most recent answers."""
+    distribution; text: the most recent answers. Events of the campaign without a valid
+    signature are counted as ``ignored``."""
     questions = campaign.config.questions
     stats: dict[str, dict[str, Any]] = {
         q.id: {"id": q.id, "type": q.type, "prompt": q.prompt, "answered": 0} for q in questions
@@ -373,7 +413,7 @@ def summary(settings: Settings, campaign: Campaign) -> dict[str, Any]:
         else:
             stats[q.id]["samples"] = []
     totals: dict[str, tuple[float, int]] = {}  # rating: sum and count of in-range answers
-    responses = 0
+    responses = ignored = 0
     last: datetime | None = None
     frame = responses_frame(settings, campaign)
     for moment, text in frame.iter_rows():
@@ -381,10 +421,9 @@ def summary(settings: Settings, campaign: Campaign) -> dict[str, Any]:
             props = orjson.loads(text)
         except (orjson.JSONDecodeError, TypeError):
             continue
-        if not isinstance(props, dict) or props.get("campaign_id") != campaign.id:
-            continue
-        answers = props.get("answers")
-        if not isinstance(answers, dict):
+        answers = _verified(settings, campaign, props)
+        if answers is None:
+            ignored += isinstance(props, dict) and props.get("campaign_id") == campaign.id
             continue
         responses += 1
         last = moment
@@ -395,10 +434,10 @@ def summary(settings: Settings, campaign: Campaign) -> dict[str, Any]:
             entry["answered"] += 1
             if "counts" in entry:
                 for option in value if isinstance(value, list) else [value]:
-                    if option in entry["counts"]:
+                    if isinstance(option, str) and option in entry["counts"]:
                         entry["counts"][option] += 1
             elif "distribution" in entry:
-                if str(value) in entry["distribution"]:
+                if isinstance(value, int) and str(value) in entry["distribution"]:
                     entry["distribution"][str(value)] += 1
                     total, count = totals.get(qid, (0.0, 0))
                     totals[qid] = (total + float(value), count + 1)
@@ -412,6 +451,7 @@ def summary(settings: Settings, campaign: Campaign) -> dict[str, Any]:
             entry["samples"] = entry["samples"][-TEXT_SAMPLES:][::-1]
     return {
         "responses": responses,
+        "ignored": ignored,
         "last_response_at": last,
         "questions": [stats[q.id] for q in questions],
     }

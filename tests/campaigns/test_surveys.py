@@ -110,9 +110,23 @@ def test_responses_become_events_and_the_summary_reads_them(
         _respond(p, ingestor, "nps", answers={"score": 1})
     assert anonymous.value.code == "missing_identity"
     ingestor.flush_now()
+    nps_id = active_campaign_id(any_catalog, p.id, "nps")
+    forged = {"campaign": "nps", "campaign_id": nps_id, "answers": {"score": 0, "uses": [{}]}}
+    ingest(
+        any_settings,
+        p.id,
+        [
+            {"event_type": "survey_response", "user_id": "forger", "event_properties": forged},
+            {
+                "event_type": "survey_response",
+                "user_id": "forger",
+                "event_properties": forged | {"response_id": "rsp_x", "signature": "0" * 32},
+            },
+        ],
+    )
 
     events = read_events(any_settings, p.id).filter(pl.col("event_type") == "survey_response")
-    assert events.height == 4
+    assert events.height == 6
     first = events.filter(pl.col("user_id") == "u0").row(0, named=True)
     assert first["library"] == surveys.LIBRARY and first["insert_id"].startswith("rsp_")
     assert '"question_ids":["score","plan","uses","why"]' in first["event_properties"]
@@ -121,7 +135,7 @@ def test_responses_become_events_and_the_summary_reads_them(
         campaign = active_campaign(conn, p.id, "nps")
     summary = surveys.summary(any_settings, campaign)
     by_id = {q["id"]: q for q in summary["questions"]}
-    assert summary["responses"] == 3
+    assert (summary["responses"], summary["ignored"]) == (3, 2)  # forged events left out
     assert by_id["score"]["answered"] == 3 and by_id["score"]["average"] == pytest.approx(
         25 / 3, abs=1e-4
     )
@@ -130,6 +144,11 @@ def test_responses_become_events_and_the_summary_reads_them(
     assert by_id["uses"]["counts"] == {"work": 2, "home": 1, "school": 0}
     assert by_id["why"]["samples"] == ["price", "fast"]
     assert other["key"] == "other"  # its response is not in this summary (4 events, 3 here)
+
+
+def active_campaign_id(catalog: Catalog, project_id: str, key: str) -> str:
+    with catalog.connect() as conn:
+        return active_campaign(conn, project_id, key).id
 
 
 def test_eligibility_one_response_each(
