@@ -8,7 +8,8 @@ as JSON (the same on every row of an experiment). A build replaces the project's
 commit (:mod:`growthos_pipeline.lake.derived`); no column holds a user.
 
 Serving (:func:`experiment_results`): the stored results when the table has them for the
-experiment's current goal, else results computed on the spot; ``fresh=True``, a ``goal`` or an
+experiment as it is now (built after its last change, for its current goal), else results
+computed on the spot; ``fresh=True``, a ``goal`` or an
 ``as_of`` always compute (and store nothing). ``stored`` and ``computed_at`` say which.
 
 Examples
@@ -175,6 +176,11 @@ def stored_results(settings: Settings, project_id: str, key: str) -> ExperimentR
     return from_json(rows["result"][0]) if rows.height else None
 
 
+def _aware(moment: datetime) -> datetime:
+    """A catalog time (naive UTC on SQLite) as an aware UTC time."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def results_for(
     catalog: Catalog,
     settings: Settings,
@@ -188,10 +194,14 @@ def results_for(
     """The results of the experiment ``ref`` (id or key) of ``project_id``, for a caller
     whose access was checked: stored when the table has them for the experiment's goal and
     nothing asks for a computation, else computed now (see the module doc)."""
-    exp, created_at = find_experiment(catalog, project_id, ref)
+    exp, created_at, updated_at = find_experiment(catalog, project_id, ref)
     if not fresh and goal is None and as_of is None:
         stored = stored_results(settings, project_id, exp.key)
-        if stored is not None and stored.goal == exp.goal:
+        if (
+            stored is not None
+            and stored.goal == exp.goal
+            and stored.computed_at >= _aware(updated_at)
+        ):
             return stored
     return analyze(settings, project_id, exp, goal=goal, created_at=created_at, as_of=as_of)
 

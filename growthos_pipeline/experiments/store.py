@@ -346,12 +346,12 @@ def delete_experiment(
 
 def find_experiment(
     catalog: Catalog, project_id: str, ref: str
-) -> tuple[ExperimentCreate, datetime]:
-    """The experiment named ``ref`` (id or key) and its creation time, for a caller whose
-    access was checked (``404 experiment_not_found``)."""
+) -> tuple[ExperimentCreate, datetime, datetime]:
+    """The experiment named ``ref`` (id or key), its creation time and the time of its last
+    change, for a caller whose access was checked (``404 experiment_not_found``)."""
     with catalog.connect() as conn:
         row = _row(conn, experiments, project_id, ref)
-    return _model(experiments, row), row["created_at"]
+    return _model(experiments, row), row["created_at"], row["updated_at"]
 
 
 def project_experiments(

@@ -133,6 +133,19 @@ def test_stored_results_fresh_results_and_errors(
     changed = client.get(url, headers=auth(sk)).json()
     assert changed["stored"] is False and changed["goal"] == 'event_type = "purchase"'
 
+    # Rebuilt, then another change (the weights, same goal): stored results answer again only
+    # until the experiment changes.
+    build_experiment_results(settings, catalog, project)
+    assert client.get(url, headers=auth(sk)).json()["stored"] is True
+    reweighted = client.patch(
+        f"/v1/projects/{project}/experiments/cta-copy",
+        headers=auth(sk),
+        json={"weights": [0.4, 0.6]},
+    )
+    assert reweighted.status_code == 200, reweighted.text
+    after = client.get(url, headers=auth(sk)).json()
+    assert after["stored"] is False and after["goal"] == 'event_type = "purchase"'
+
     missing = client.get(f"/v1/projects/{project}/experiments/nope/results", headers=auth(sk))
     assert missing.status_code == 404
     assert set(missing.json()) == {"error", "request_id"}
