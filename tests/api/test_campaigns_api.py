@@ -233,6 +233,15 @@ def test_survey_response_reaches_the_lake_and_the_summary(
         json={"q": 'event_type = "survey_response" and prop.campaign = "nps" | count by _browser'},
     )
     assert query.json()["rows"] == [{"_browser": "Firefox", "count": 1}]
+    by_score = client.post(
+        "/v1/query",
+        headers=sk,
+        json={
+            "q": 'event_type = "survey_response" and prop.campaign = "nps" '
+            "| count by prop.answers.score"
+        },
+    )
+    assert by_score.json()["rows"] == [{"prop_answers_score": "9", "count": 1}], by_score.text
     summary = client.get(f"/v1/projects/{keys['project_id']}/campaigns/nps/summary", headers=sk)
     assert summary.status_code == 200
     assert summary.json()["responses"] == 1
