@@ -17,6 +17,9 @@ module                 what it holds
 ``surveys.py``         the questions a person sees, answers validated and ingested as events,
                        the summary from the lake
 ``social_proof.py``    the feed of recent anonymised activity, with its privacy controls
+``summary.py``         the admin's summary of a campaign, whatever its type
+``erasure.py``         a person's campaign rows, erased by a GDPR deletion
+``countries.py``       country names for the feed's texts
 ``cache.py``           a small time-bounded cache (eligibility, feeds)
 =====================  ===========================================================================
 """
