@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from axe_playwright_python.sync_playwright import Axe
 
 from tests.browser.console_fixtures import (  # noqa: F401 (fixtures)
     ConsoleWorld,
@@ -55,6 +56,16 @@ def _table(page: Any) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _accessibility_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now."""
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes)"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def _span(world: ConsoleWorld) -> str:
     """A fixed time range around the demo events (so the console and the API read the same)."""
     stop = world.end.date() + timedelta(days=1)
@@ -93,6 +104,7 @@ def test_sign_in_pick_a_project_and_see_a_table_and_a_line_chart(
     # The query and the project are in the address, for a reload or a link.
     assert world.project_id in page.url
     page.screenshot(path=screenshot_path(tmp_path, "console.png"), full_page=True)
+    assert _accessibility_violations(page) == []
 
     # Another shape: bars, one per browser, in the answer's order.
     query = f'event_type = "page_view" | {_span(world)} | count by _browser'
@@ -113,7 +125,7 @@ def test_sign_in_pick_a_project_and_see_a_table_and_a_line_chart(
 
 
 def test_a_query_error_shows_its_code_position_and_caret(
-    console_world: ConsoleWorld, new_page: NewPage
+    console_world: ConsoleWorld, new_page: NewPage, tmp_path: Path
 ) -> None:
     page = new_page()
     _sign_in(page, console_world)
@@ -134,6 +146,8 @@ def test_a_query_error_shows_its_code_position_and_caret(
     selection = page.locator("#query").evaluate("el => [el.selectionStart, el.selectionEnd]")
     assert selection == [32, 33]
     assert page.locator("#result").is_hidden()
+    page.screenshot(path=screenshot_path(tmp_path, "console-error.png"))
+    assert _accessibility_violations(page) == []
 
     # An unknown name on the second line: the position counts lines, with a suggestion.
     query = "last 7d\n| count by _brwoser"
@@ -164,6 +178,28 @@ def test_the_console_with_a_pasted_key_keeps_the_key_in_memory_only(
     _, rows = _table(page)
     assert rows == [[r["event_type"], str(r["count"])] for r in expected["rows"]]
 
+    # A funnel: a bar per step, labelled with the step's name, as wide as its users.
+    query = f'{_span(world)} | funnel "page_view" -> "signup" -> "purchase_completed" within 7d'
+    _run(page, query)
+    page.locator("#chart svg[aria-label='Bar chart of users']").wait_for()
+    expected = _api_answer(world, query)
+    labels = page.locator("#chart g.bar text:not(.value)").all_text_contents()
+    assert labels == ["page_view", "signup", "purchase_completed"]
+    values = page.locator("#chart g.bar text.value").all_text_contents()
+    assert values == [f"{r['users']:,}" for r in expected["rows"]]
+    assert page.locator("#measure option").all_inner_texts() == ["users", "conversion"]
+    page.locator("#measure").select_option("conversion")
+    page.locator("#chart svg[aria-label='Bar chart of conversion']").wait_for()
+
+    # Retention: a line per cohort (named by its day) over the periods, in percent.
+    query = f'{_span(world)} | retention "page_view" every day periods 3'
+    _run(page, query)
+    page.locator("#chart svg[aria-label='Line chart of pct by period']").wait_for()
+    expected = _api_answer(world, query)
+    cohorts = sorted({r["cohort"][:10] for r in expected["rows"]})
+    names = page.locator("#chart g.series").evaluate_all("els => els.map(e => e.dataset.series)")
+    assert sorted(names) == cohorts
+
     stored = page.evaluate(
         "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage),"
         " document.cookie, location.href, history.state])"
@@ -193,3 +229,9 @@ def test_the_landing_page_without_javascript(
     ]:
         assert page.get_by_role("link", name=name, exact=True).first.get_attribute("href") == href
     page.screenshot(path=screenshot_path(tmp_path, "landing.png"), full_page=True)
+    # axe-core runs as a script: in a second tab that allows scripts.
+    checked = new_page()
+    checked.goto(console_world.url + "/")
+    assert _accessibility_violations(checked) == []
+    checked.goto(console_world.url + "/login")
+    assert _accessibility_violations(checked) == []

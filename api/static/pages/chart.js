@@ -58,8 +58,17 @@ export function parseTime(text) {
   return Date.parse(hasOffset ? text : hasTime ? `${text}Z` : `${text}T00:00:00Z`);
 }
 
+function labelText(value) {
+  if (value === null || value === undefined) {
+    return "null";
+  }
+  const text = String(value);
+  // A day, week or month bucket reads as its date.
+  return /^\d{4}-\d{2}-\d{2}T00:00(:00(\.0+)?)?(Z|[+-]00:?00)?$/.test(text) ? text.slice(0, 10) : text;
+}
+
 function labelOf(row, names) {
-  return names.map((name) => (row[name] === null ? "null" : String(row[name]))).join(" · ");
+  return names.map((name) => labelText(row[name])).join(" · ");
 }
 
 /** What to draw for an answer: {kind: "line"|"bar", ...} or {kind: "none", reason}. */

@@ -212,10 +212,13 @@ function showError(body, text) {
   if (detail && detail.hint) {
     notes.push(`hint: ${detail.hint}`);
   }
-  if (!detail && error.code === "invalid_session") {
-    notes.push("Your session ended: sign in again.");
-  }
   $("error-expected").textContent = notes.join(" · ");
+  if (!detail && error.code === "invalid_session" && mode === "session") {
+    const again = document.createElement("a");
+    again.href = "/login?next=/console";
+    again.textContent = "Sign in again";
+    $("error-expected").append(again);
+  }
   $("error").hidden = false;
   if (detail && Number.isInteger(detail.offset)) {
     // Offsets count code points; the text area counts UTF-16 units.
