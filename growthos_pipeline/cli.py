@@ -315,6 +315,7 @@ def demo(
                     f"public key   {keys['public_key']}",
                     "",
                     f"API docs     {base}/docs",
+                    f"console      {base}/console/key (paste the secret key)",
                     f"health       {base}/readyz",
                     f"your project curl -H 'X-API-Key: {keys['secret_key']}' "
                     f"{base}/v1/projects/{keys['project_id']}",
