@@ -80,7 +80,7 @@ def test_sign_in_pick_a_project_and_see_a_table_and_a_line_chart(
     _sign_in(page, world)
 
     projects = page.locator("#project")
-    page.wait_for_function("!document.getElementById('project').disabled")
+    page.locator("#project:enabled").wait_for()
     assert page.locator("#project optgroup").get_attribute("label") == "Boardly"
     assert page.locator("#project option").all_inner_texts() == ["web", "staging"]
     projects.select_option(label="web")
@@ -129,7 +129,7 @@ def test_a_query_error_shows_its_code_position_and_caret(
 ) -> None:
     page = new_page()
     _sign_in(page, console_world)
-    page.wait_for_function("!document.getElementById('project').disabled")
+    page.locator("#project:enabled").wait_for()
 
     query = 'event_type = "page_view" | last 7 | count by _browser'
     _run(page, query)

@@ -266,6 +266,9 @@ function renderTable(answer) {
     const th = document.createElement("th");
     th.scope = "col";
     th.textContent = name;
+    if (answer.rows.length && answer.rows.every((row) => row[name] === null || typeof row[name] === "number")) {
+      th.className = "num";
+    }
     head.append(th);
   }
   $("table").tHead.replaceChildren(head);
