@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Cookie, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -124,18 +124,17 @@ def _login_state(settings: Settings) -> dict[str, Any]:
     return {"available": True, "reason": None}
 
 
-SessionCookie = Annotated[str | None, Cookie(alias=accounts.SESSION_COOKIE, max_length=200)]
-NextCookie = Annotated[str | None, Cookie(alias=_NEXT_COOKIE, max_length=40)]
+def _cookie(request: Request, name: str) -> str | None:
+    """A cookie's value; an odd one (too long) counts as none: a page never answers 422."""
+    value = request.cookies.get(name)
+    return value if value and len(value) <= 200 else None
 
 
 @router.get("/", name="landing_page")
-async def landing_page(
-    catalog: CatalogDep,
-    settings: SettingsDep,
-    session: SessionCookie = None,
-    next_page: NextCookie = None,
-) -> Response:
+async def landing_page(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
     """What GrowthOS Pipeline is, and where to go from here (works without JavaScript)."""
+    session = _cookie(request, accounts.SESSION_COOKIE)
+    next_page = _cookie(request, _NEXT_COOKIE)
     user = await run_in_threadpool(_session_user, catalog, settings, session)
     if user is not None and next_page in _NEXT_PAGES:
         # Back from signing in, to the page that sent the person to /login.
@@ -146,13 +145,9 @@ async def landing_page(
 
 
 @router.get("/login", name="login_page")
-async def login_page(
-    request: Request,
-    catalog: CatalogDep,
-    settings: SettingsDep,
-    session: SessionCookie = None,
-) -> Response:
-    """ "Sign in with GitHub", or a plain message saying why sign-in is not offered."""
+async def login_page(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
+    """The "Sign in with GitHub" button, or a plain message saying why it is not offered."""
+    session = _cookie(request, accounts.SESSION_COOKIE)
     next_path = request.query_params.get("next")
     next_path = next_path if next_path in _NEXT_NAMES else None
     user = await run_in_threadpool(_session_user, catalog, settings, session)
@@ -179,14 +174,10 @@ async def login_page(
 
 
 @router.post("/logout", name="logout_page")
-async def logout_page(
-    request: Request,
-    catalog: CatalogDep,
-    settings: SettingsDep,
-    session: SessionCookie = None,
-) -> Response:
+async def logout_page(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
     """Sign out from a page (a plain form, no script) and go back to the landing page."""
     _check_same_origin(request, settings)
+    session = _cookie(request, accounts.SESSION_COOKIE)
     if session:
         await run_in_threadpool(accounts.end_session, catalog, settings, session)
     response = RedirectResponse("/", status_code=303)
@@ -195,11 +186,10 @@ async def logout_page(
 
 
 @router.get("/console", name="console_page")
-async def console_page(
-    catalog: CatalogDep, settings: SettingsDep, session: SessionCookie = None
-) -> Response:
+async def console_page(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
     """The query console for a signed-in person: pick a project, run a query, see a table and
     a chart. Without a session: to /login, and back here after signing in."""
+    session = _cookie(request, accounts.SESSION_COOKIE)
     user = await run_in_threadpool(_session_user, catalog, settings, session)
     if user is None:
         return RedirectResponse("/login?next=/console", status_code=303)

@@ -146,6 +146,16 @@ def test_an_ended_session_is_simply_signed_out(make_client: Any) -> None:
     assert client.get("/console").headers["location"] == "/login?next=/console"
 
 
+@pytest.mark.parametrize("path", ["/", "/login", "/console"])
+def test_odd_cookies_count_as_none(make_client: Any, path: str) -> None:
+    client = make_client()
+    client.cookies.set("gos_session", "gss_" + "x" * 500)
+    client.cookies.set("gos_next", "console" * 50)
+    response = client.get(path)
+    assert response.status_code in (200, 303)
+    assert "Signed in as" not in response.text
+
+
 def test_login_offers_github_when_configured(make_client: Any) -> None:
     client = make_client(**GITHUB)
     response = client.get("/login")
