@@ -130,7 +130,7 @@ def _cookie(request: Request, name: str) -> str | None:
     return value if value and len(value) <= 200 else None
 
 
-@router.get("/", name="landing_page")
+@router.api_route("/", methods=["GET", "HEAD"], name="landing_page")
 async def landing_page(request: Request, catalog: CatalogDep, settings: SettingsDep) -> Response:
     """What GrowthOS Pipeline is, and where to go from here (works without JavaScript)."""
     session = _cookie(request, accounts.SESSION_COOKIE)
@@ -211,7 +211,7 @@ async def console_key_page(settings: SettingsDep) -> Response:
     )
 
 
-@router.get("/llms.txt", name="llms_txt")
+@router.api_route("/llms.txt", methods=["GET", "HEAD"], name="llms_txt")
 async def llms_txt_page(request: Request, settings: SettingsDep) -> Response:
     """A summary of the API for language models (the llms.txt convention), with every
     operation of the OpenAPI document."""

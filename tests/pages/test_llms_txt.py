@@ -104,3 +104,10 @@ def test_llms_txt_is_cached_and_revalidated(client: TestClient) -> None:
     other = client.get("/llms.txt", headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200
     assert other.text == first.text
+
+
+def test_llms_txt_answers_head(client: TestClient) -> None:
+    response = client.head("/llms.txt")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["etag"] == client.get("/llms.txt").headers["etag"]
