@@ -27,7 +27,8 @@ recorded in the catalog's ``gdpr_jobs`` table, which names the subject by a keye
    the removed files nor the delete predicate (which holds the ids) survive;
 4. delete WAL records set aside in quarantine that mention the subject;
 5. delete the subject's campaign rows in the catalog (referral codes, attributions, survey
-   respondents: :mod:`growthos_pipeline.campaigns.erasure`).
+   respondents, and the waitlist signups of its user ids that are email addresses:
+   :mod:`growthos_pipeline.campaigns.erasure`).
 
 Once a job has completed, no file under the data folder holds the subject's identifiers
 (tests/gdpr greps every file for them). The flusher needs no tombstone for this: the job

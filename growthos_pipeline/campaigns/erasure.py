@@ -3,8 +3,13 @@
 Referral codes hold the user id they were made for, attributions the user id referred, and
 one-response surveys a keyed hash of the respondent's user and device ids: all of them go
 (the attributions made to an erased referrer go with their code). Counters of other referrers
-stay: they are counts, not people. Waitlist signups hold an email address, not a user id:
-an admin removes those with the campaign, or by deleting the campaign.
+stay: they are counts, not people.
+
+Waitlist signups hold an email address, not a user id. A user id that is an email address
+(normalized as signups are, case-insensitively) erases that address's signups on every
+waitlist of the project, by the erasure rule of :mod:`growthos_pipeline.campaigns.waitlist`.
+An address that is not the person's user id is erased with the signup route
+(``DELETE /v1/projects/{id}/campaigns/{key}/signups/{signup_id}``).
 
 On SQLite the rows are deleted with ``secure_delete`` (their bytes overwritten) and the
 write-ahead log is checkpointed and truncated, so no copy of the ids stays in the catalog's
@@ -15,17 +20,40 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 
+from growthos_pipeline.campaigns import abuse
 from growthos_pipeline.campaigns.surveys import actor_hashes
+from growthos_pipeline.campaigns.waitlist import erase_signups
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.tables import (
     campaign_attributions,
     campaign_referrers,
     campaign_respondents,
+    campaign_signups,
     campaigns,
 )
+from growthos_pipeline.errors import BadRequest
 from growthos_pipeline.settings import Settings
+
+
+def email_keys(values: Iterable[str]) -> list[str]:
+    """The deduplication keys of the values that are email addresses (others are skipped).
+
+    Examples
+    --------
+    >>> email_keys(["Ada@Example.com", "u-42", "ada@"])
+    ['ada@example.com']
+    """
+    found = set()
+    for value in values:
+        if "@" not in value:
+            continue
+        try:
+            found.add(abuse.normalize_email(value)[1])
+        except BadRequest:
+            continue
+    return sorted(found)
 
 
 def erase_person(
@@ -40,15 +68,13 @@ def erase_person(
     users, devices = sorted(set(user_ids)), sorted(set(device_ids))
     hashes = [h for u in users for h in actor_hashes(settings, u, None)]
     hashes += [h for d in devices for h in actor_hashes(settings, None, d)]
+    addresses = email_keys(users)
     of_project = select(campaigns.c.id).where(campaigns.c.project_id == project_id)
     their_codes = select(campaign_referrers.c.id).where(
         campaign_referrers.c.campaign_id.in_(of_project), campaign_referrers.c.user_id.in_(users)
     )
-    sqlite = catalog.dialect == "sqlite"
     deleted = 0
-    with catalog.begin() as conn:
-        if sqlite:
-            conn.exec_driver_sql("PRAGMA secure_delete=ON")
+    with catalog.begin_erasure() as conn:
         if users:
             result = conn.execute(
                 delete(campaign_attributions).where(
@@ -66,7 +92,10 @@ def erase_person(
                     delete(table).where(table.c.campaign_id.in_(of_project), column.in_(values))
                 )
                 deleted += result.rowcount or 0
-    if sqlite and deleted:
-        with catalog.connect() as conn:
-            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        if addresses:
+            deleted += erase_signups(
+                conn,
+                campaign_signups.c.campaign_id.in_(of_project)
+                & campaign_signups.c.email_key.in_(addresses),
+            )
     return deleted

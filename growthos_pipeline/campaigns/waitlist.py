@@ -17,6 +17,13 @@ around it refers anyone, each referral moves a person up exactly ``places_per_re
 places (never past the first); a change of ``places_per_referral`` applies to everyone at
 once. Invited signups keep their place (``invited`` says they were).
 
+Erasing a signup (:func:`delete_signup`, or a GDPR deletion of a user id that is its address:
+:func:`erase_signups`) deletes its row, with the address, the referral code and the link base.
+The others keep their ``seq`` (it is not renumbered), so the signups behind it move up one
+place; the signup whose code it came with keeps that referral (a count, not a person); the
+signups that came with its code keep their place and their referrals, and their
+``referred_by`` (which named it) becomes null.
+
 Examples
 --------
 >>> rows = [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 1)]
@@ -34,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, update
 
 from growthos_pipeline.campaigns import abuse, links
 from growthos_pipeline.campaigns.store import Campaign, active_campaign, managed
@@ -305,15 +312,20 @@ def list_signups(
     *,
     cursor: str | None,
     limit: int,
+    email: str | None = None,
 ) -> Page[dict[str, Any]]:
     """One page of a waitlist's signups in signup order, each with its position (admin
-    scope: the list holds email addresses)."""
+    scope: the list holds email addresses). ``email`` keeps the signup of that address,
+    normalized as signups are (case-insensitive; ``400 invalid_email`` when it is not an
+    address)."""
+    email_key = abuse.normalize_email(email)[1] if email is not None else None
     with catalog.connect() as conn:
         _, campaign = managed(conn, principal, project_id, ref, write=True)
         ranked = _ranked(_waitlist(campaign))
-        return paginate(
-            conn, select(ranked), ranked.c.id, cursor=cursor, limit=limit, convert=_admin_view
-        )
+        query = select(ranked)
+        if email_key is not None:
+            query = query.where(ranked.c.email_key == email_key)
+        return paginate(conn, query, ranked.c.id, cursor=cursor, limit=limit, convert=_admin_view)
 
 
 CSV_COLUMNS = (
@@ -392,6 +404,57 @@ def invite(
         ranked = _ranked(campaign)
         ranked_row = conn.execute(select(ranked).where(ranked.c.id == signup_id)).mappings().one()
         return _admin_view(dict(ranked_row) | {"invited_at": row["invited_at"]})
+
+
+def erase_signups(conn: Connection, matching: ColumnElement[bool]) -> int:
+    """Delete the signups that ``matching`` selects (the module's erasure rule); how many
+    went. Their campaigns are locked first, so no signup can arrive meanwhile with one of
+    their codes. Run it in :meth:`Catalog.begin_erasure`."""
+    c = campaign_signups.c
+    campaign_ids = sorted(set(conn.execute(select(c.campaign_id).where(matching)).scalars()))
+    if not campaign_ids:
+        return 0
+    conn.execute(
+        select(campaigns.c.id)
+        .where(campaigns.c.id.in_(campaign_ids))
+        .order_by(campaigns.c.id)
+        .with_for_update()
+    )
+    rows = conn.execute(select(c.id, c.campaign_id).where(matching)).all()
+    for campaign_id in campaign_ids:
+        ids = [r.id for r in rows if r.campaign_id == campaign_id]
+        if ids:
+            conn.execute(
+                update(campaign_signups)
+                .where(c.campaign_id == campaign_id, c.referred_by.in_(ids))
+                .values(referred_by=None)
+            )
+    if not rows:
+        return 0
+    result = conn.execute(delete(campaign_signups).where(c.id.in_([r.id for r in rows])))
+    return result.rowcount or 0
+
+
+def delete_signup(
+    catalog: Catalog, principal: Principal, project_id: str, ref: str, signup_id: str
+) -> None:
+    """Erase a signup (admin scope): its row with the address, code and link go, as the
+    module's erasure rule says; ``404 signup_not_found``. On SQLite no copy of the address
+    stays in the catalog's files."""
+    with catalog.begin_erasure() as conn:
+        project, campaign = managed(conn, principal, project_id, ref, write=True)
+        _signup(conn, _waitlist(campaign), signup_id)
+        c = campaign_signups.c
+        erase_signups(conn, and_(c.campaign_id == campaign.id, c.id == signup_id))
+        audit.record(
+            conn,
+            principal,
+            "campaign.delete_signup",
+            org_id=str(project["org_id"]),
+            project_id=project_id,
+            target=signup_id,
+            details={"campaign": campaign.key},
+        )
 
 
 def leaderboard_rows(conn: Connection, campaign: Campaign, limit: int) -> list[dict[str, Any]]:

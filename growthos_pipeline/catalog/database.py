@@ -96,6 +96,21 @@ class Catalog:
                 yield conn
 
     @contextmanager
+    def begin_erasure(self) -> Iterator[Connection]:
+        """:meth:`begin`, for deleting personal data: on SQLite the bytes of deleted rows are
+        overwritten (``secure_delete``) and, after the commit, the write-ahead log is
+        checkpointed and truncated, so no copy stays in the catalog's files. (PostgreSQL
+        reclaims deleted rows at its next vacuum.)"""
+        sqlite = self.dialect == "sqlite"
+        with self.begin() as conn:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            yield conn
+        if sqlite:
+            with self.connect() as conn:
+                conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+    @contextmanager
     def connect(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn

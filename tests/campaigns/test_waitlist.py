@@ -1,6 +1,7 @@
 """Waitlists on SQLite and on PostgreSQL: positions by the documented ordering rule (the SQL
 of one position, the SQL of the whole list and the reference in Python agree), deduplication,
-referrals, the honeypot, concurrent signups, the admin's list, export and invitations."""
+referrals, the honeypot, concurrent signups, the admin's list (and finding one address),
+export, invitations and erasing a signup."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from growthos_pipeline.campaigns import waitlist
 from growthos_pipeline.campaigns.waitlist import WaitlistJoin
 from growthos_pipeline.catalog.database import Catalog
-from growthos_pipeline.catalog.tables import campaign_signups
+from growthos_pipeline.catalog.tables import audit_log, campaign_signups
 from growthos_pipeline.errors import BadRequest, NotFound
 from growthos_pipeline.settings import Settings
 from tests.campaigns.world import Project, project
@@ -161,3 +162,96 @@ def test_admin_list_export_and_invite(any_catalog: Catalog, any_settings: Settin
     assert status["invited"] is True and status["position"] == 2
     with pytest.raises(NotFound):
         waitlist.invite(any_catalog, p.admin, p.id, "beta", "wl_unknown")
+
+
+def _positions(p: Project) -> dict[str, int]:
+    listed = waitlist.list_signups(p.catalog, p.admin, p.id, "beta", cursor=None, limit=100)
+    return {str(s["email"]): int(s["position"]) for s in listed.data}
+
+
+def test_an_admin_finds_a_signup_by_its_address(
+    any_catalog: Catalog, any_settings: Settings
+) -> None:
+    p = project(any_catalog, any_settings)
+    p.campaign("beta", "waitlist", {"places_per_referral": 5})
+    answers = [_join(p, f"p{i}@example.com")[0] for i in range(1, 7)]
+    _join(p, "Ada.Lovelace@Example.com", referral_code=str(answers[0]["referral_code"]))
+
+    def find(email: str) -> list[dict[str, object]]:
+        return waitlist.list_signups(
+            any_catalog, p.admin, p.id, "beta", cursor=None, limit=10, email=email
+        ).data
+
+    found = find("  ADA.lovelace@EXAMPLE.com ")
+    assert [(s["email"], s["position"]) for s in found] == [("Ada.Lovelace@example.com", 7)]
+    # The position is the one in the whole list, not within the filtered rows.
+    assert [s["position"] for s in find("p6@example.com")] == [6]
+    assert find("nobody@example.com") == []
+    with pytest.raises(BadRequest) as err:
+        find("ada@")
+    assert err.value.code == "invalid_email"
+
+
+def test_erasing_a_signup(any_catalog: Catalog, any_settings: Settings) -> None:
+    """The row goes with its address and code; its referrer keeps the referral; the signups
+    it referred keep their places and lose referred_by; those behind it move up one place."""
+    p = project(any_catalog, any_settings)
+    p.campaign("beta", "waitlist", {"places_per_referral": 2})
+    first, _ = _join(p, "first@example.com")
+    for i in range(2, 5):
+        _join(p, f"p{i}@example.com")
+    erased, _ = _join(p, "Erase.Me@Example.com", referral_code=str(first["referral_code"]))
+    referred, _ = _join(p, "friend@example.com", referral_code=str(erased["referral_code"]))
+    _join(p, "p7@example.com")
+    before = _positions(p)
+    assert (before["p7@example.com"], before["friend@example.com"]) == (7, 6)
+
+    waitlist.delete_signup(any_catalog, p.admin, p.id, "beta", str(erased["signup_id"]))
+
+    after = _positions(p)
+    assert "Erase.Me@example.com" not in after and len(after) == 6
+    assert after["p7@example.com"] == 6 and after["friend@example.com"] == 5
+    with any_catalog.connect() as conn:
+        rows = conn.execute(
+            select(
+                campaign_signups.c.id,
+                campaign_signups.c.seq,
+                campaign_signups.c.referrals,
+                campaign_signups.c.referred_by,
+                campaign_signups.c.email_key,
+                campaign_signups.c.referral_code,
+            )
+        ).all()
+        actions = conn.execute(
+            select(audit_log.c.target, audit_log.c.details).where(
+                audit_log.c.action == "campaign.delete_signup"
+            )
+        ).all()
+    by_id = {r.id: r for r in rows}
+    assert by_id[first["signup_id"]].referrals == 1  # the referrer keeps the referral
+    assert by_id[referred["signup_id"]].referred_by is None
+    assert not [r for r in rows if r.referred_by == erased["signup_id"]]
+    assert "erase.me@example.com" not in {r.email_key for r in rows}
+    assert erased["referral_code"] not in {r.referral_code for r in rows}
+    expected = waitlist.order([(r.seq, r.referrals) for r in rows], places_per_referral=2)
+    seq_of = {r.email_key: (r.seq, r.referrals) for r in rows}
+    assert {e: expected.index(seq_of[e]) + 1 for e in after} == after
+    status = waitlist.signup_status(p.catalog, p.settings, p.id, "beta", str(first["signup_id"]))
+    assert (status["referrals"], status["total"]) == (1, 6)
+    assert [(t, d) for t, d in actions] == [(erased["signup_id"], {"campaign": "beta"})]
+
+    with pytest.raises(NotFound) as gone:
+        waitlist.signup_status(p.catalog, p.settings, p.id, "beta", str(erased["signup_id"]))
+    assert gone.value.code == "signup_not_found"
+    with pytest.raises(NotFound) as again:
+        waitlist.delete_signup(any_catalog, p.admin, p.id, "beta", str(erased["signup_id"]))
+    assert again.value.code == "signup_not_found"
+    # Its code now names nobody; the address may sign up again, at the end of the list.
+    late, created = _join(p, "late@example.com", referral_code=str(erased["referral_code"]))
+    assert created and late["position"] == 7
+    back, created = _join(p, "erase.me@example.com")
+    assert created and back["position"] == 8 and back["signup_id"] != erased["signup_id"]
+    p.campaign("friends", "referral", {})
+    with pytest.raises(BadRequest) as mismatch:
+        waitlist.delete_signup(any_catalog, p.admin, p.id, "friends", str(back["signup_id"]))
+    assert mismatch.value.code == "campaign_type_mismatch"
