@@ -1,5 +1,5 @@
 """Campaigns of a project (waitlist, referral, survey, social proof): CRUD, a waitlist's
-signups (list, CSV export, invite), the leaderboard and the summary.
+signups (list or find by email, CSV export, invite, erase), the leaderboard and the summary.
 
 Writes, and everything that shows email addresses (signups, their export), need the ``admin``
 scope; other reads ``query`` or ``admin``. Paths name a campaign by its id or its key. A
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -26,7 +26,7 @@ from api.deps import (
     require_feature,
 )
 from api.schemas import Page, error_responses
-from growthos_pipeline.campaigns import referrals, store, waitlist
+from growthos_pipeline.campaigns import abuse, referrals, store, waitlist
 from growthos_pipeline.campaigns.config import CampaignCreate, CampaignUpdate
 from growthos_pipeline.campaigns.summary import campaign_summary
 
@@ -38,6 +38,7 @@ router = APIRouter(
 )
 
 CampaignRef = Annotated[str, Path(max_length=64, description="The campaign's id or key")]
+SignupId = Annotated[str, Path(max_length=40)]
 
 
 class Campaign(BaseModel):
@@ -142,10 +143,18 @@ def list_campaign_signups(
     catalog: CatalogDep,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
+    email: Annotated[
+        str | None,
+        Query(
+            max_length=abuse.MAX_EMAIL,
+            description="Only the signup of this address (normalized as signups are)",
+        ),
+    ] = None,
 ) -> Page[Signup]:
-    """A waitlist's signups in signup order, each with its current position."""
+    """A waitlist's signups in signup order, each with its current position; ``email``
+    finds one person's signup."""
     page: Any = waitlist.list_signups(
-        catalog, principal, project_id, campaign_key, cursor=cursor, limit=limit
+        catalog, principal, project_id, campaign_key, cursor=cursor, limit=limit, email=email
     )
     return Page[Signup].model_validate(page, from_attributes=True)
 
@@ -176,13 +185,33 @@ def invite_campaign_signup(
     principal: ManagementPrincipal,
     project_id: str,
     campaign_key: CampaignRef,
-    signup_id: Annotated[str, Path(max_length=40)],
+    signup_id: SignupId,
     catalog: CatalogDep,
 ) -> Signup:
     """Mark a signup invited and record when (inviting again keeps the first time)."""
     return Signup.model_validate(
         waitlist.invite(catalog, principal, project_id, campaign_key, signup_id)
     )
+
+
+@router.delete(
+    "/{campaign_key}/signups/{signup_id}",
+    name="delete_campaign_signup",
+    status_code=204,
+    response_class=Response,
+)
+def delete_campaign_signup(
+    principal: ManagementPrincipal,
+    project_id: str,
+    campaign_key: CampaignRef,
+    signup_id: SignupId,
+    catalog: CatalogDep,
+) -> Response:
+    """Erase a signup: its row with the email address, referral code and link. The signup
+    whose code it came with keeps the referral; the signups that came with its code keep
+    their places and lose their ``referred_by``; the signups behind it move up one place."""
+    waitlist.delete_signup(catalog, principal, project_id, campaign_key, signup_id)
+    return Response(status_code=204)
 
 
 @router.get("/{campaign_key}/leaderboard", name="get_campaign_leaderboard")

@@ -173,6 +173,15 @@ def _created_in_victim(kind: str) -> Callable[[World, TestClient, Any], None]:
     return effect
 
 
+def _signup_erased(world: World, client: TestClient, body: Any) -> None:
+    assert body is None  # 204
+    url = f"/v1/projects/{world.victim.project_id}/campaigns/{CAMPAIGN_KEYS['waitlist']}/signups"
+    found = client.get(
+        url, headers=_headers(world.victim.admin_key), params={"email": "matrix@example.com"}
+    )
+    assert found.status_code == 200 and found.json()["data"] == [], found.text
+
+
 def _results_computed(world: World, client: TestClient, body: Any) -> None:
     assert body["experiment"] == "matrix-experiment" and not body["stored"]
     assert [v["users"] for v in body["variations"]] == [0, 0]
@@ -342,6 +351,9 @@ ROUTES: dict[tuple[str, str], RouteSpec] = {
         "POST",
         "/projects/{project_id}/campaigns/{campaign_key}/signups/{signup_id}/invite",
     ): RouteSpec("project"),
+    ("DELETE", "/projects/{project_id}/campaigns/{campaign_key}/signups/{signup_id}"): RouteSpec(
+        "project", effect=_signup_erased
+    ),
     ("GET", "/projects/{project_id}/campaigns/{campaign_key}/leaderboard"): RouteSpec(
         "project_read"
     ),
@@ -959,7 +971,7 @@ def test_authorization_matrix(
         for foreign in (world.other.org_id, world.other.project_id):
             assert foreign not in text
     if spec.effect is not None and credential not in OTHER_ORG:
-        spec.effect(world, matrix_client, response.json())
+        spec.effect(world, matrix_client, response.json() if response.content else None)
 
 
 # ---- key presentation, /api alias, mixed paths -----------------------------------------------

@@ -1,7 +1,8 @@
 """The campaign routes over the real app: the public contract the JS SDK and the web components
 build on (shapes, status codes, errors in the envelope), management with pagination, CSV and
-Idempotency-Key, survey responses through the ingest path into the lake, per-IP limits, the
-honeypot, and CORS on the public paths only."""
+Idempotency-Key, finding and erasing a signup (SQLite and PostgreSQL), survey responses through
+the ingest path into the lake, per-IP limits, the honeypot, and CORS on the public paths
+only."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.orgs import bootstrap
+from growthos_pipeline.settings import Settings
 from tests.conftest import MakeSettings, auth
 
 WAITLIST: dict[str, Any] = {
@@ -196,6 +198,75 @@ def test_management_pagination_csv_invite_and_idempotency(
     )
     listed = client.get(f"/v1/projects/{project}/campaigns", headers=sk).json()
     assert [c["key"] for c in listed["data"]] == ["beta"]
+
+
+@pytest.fixture
+def any_client(
+    any_settings: Settings, any_catalog: Catalog
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    keys = bootstrap(any_catalog, any_settings, org_name="Acme", project_name="Web")
+    with TestClient(create_app(any_settings, catalog=any_catalog)) as client:
+        yield client, keys
+
+
+def test_a_signup_is_found_by_email_and_erased(
+    any_client: tuple[TestClient, dict[str, str]], any_settings: Settings
+) -> None:
+    client, keys = any_client
+    _create(client, keys, WAITLIST)
+    pk, sk = auth(keys["public_key"]), auth(keys["secret_key"])
+    signups = f"/v1/projects/{keys['project_id']}/campaigns/beta/signups"
+
+    def join(email: str, code: str | None = None) -> Any:
+        body = {"email": email, "referral_code": code, "page_url": "https://example.com/launch"}
+        answer = client.post("/v1/campaigns/beta/waitlist", headers=pk, json=body)
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    first = join("first@example.com")
+    erased = join("Erase.Me-41d7@Example.com", first["referral_code"])
+    friend = join("friend@example.com", erased["referral_code"])
+    behind = join("behind@example.com")
+    if any_settings.catalog_url.startswith("sqlite"):
+        data = b"".join(p.read_bytes() for p in any_settings.data_dir.glob("catalog.db*"))
+        assert b"erase.me-41d7@example.com" in data.lower()
+
+    found = client.get(signups, headers=sk, params={"email": " ERASE.me-41d7@example.COM"})
+    assert found.status_code == 200, found.text
+    assert [(s["id"], s["email"], s["position"]) for s in found.json()["data"]] == [
+        (erased["signup_id"], "Erase.Me-41d7@example.com", 2)
+    ]
+    bad = client.get(signups, headers=sk, params={"email": "erase.me@"})
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_email")
+
+    gone = client.delete(f"{signups}/{erased['signup_id']}", headers=sk)
+    assert gone.status_code == 204 and gone.content == b""
+
+    again = client.delete(f"{signups}/{erased['signup_id']}", headers=sk)
+    assert again.status_code == 404
+    assert set(again.json()) == {"error", "request_id"}
+    assert again.json()["error"]["code"] == "signup_not_found"
+    public = client.get(f"/v1/campaigns/beta/waitlist/{erased['signup_id']}", headers=pk)
+    assert (public.status_code, public.json()["error"]["code"]) == (404, "signup_not_found")
+    none = client.get(signups, headers=sk, params={"email": "erase.me-41d7@example.com"})
+    assert none.json()["data"] == []
+    rows = {s["id"]: s for s in client.get(signups, headers=sk).json()["data"]}
+    assert [rows[a["signup_id"]]["position"] for a in (first, friend, behind)] == [1, 2, 3]
+    assert rows[first["signup_id"]]["referrals"] == 1
+    assert rows[friend["signup_id"]]["referred_by"] is None
+    export = client.get(f"{signups}.csv", headers=sk).text.lower()
+    assert "erase.me" not in export and erased["referral_code"].lower() not in export
+    audit = client.get(f"/v1/projects/{keys['project_id']}/audit", headers=sk).json()["data"]
+    assert [e["target"] for e in audit if e["action"] == "campaign.delete_signup"] == [
+        erased["signup_id"]
+    ]
+    refused = client.delete(f"{signups}/{friend['signup_id']}", headers=pk)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "insufficient_scope")
+    if any_settings.catalog_url.startswith("sqlite"):
+        data = b"".join(p.read_bytes() for p in any_settings.data_dir.glob("catalog.db*"))
+        assert b"erase.me-41d7@example.com" not in data.lower()
+        assert erased["referral_code"].encode() not in data
+        assert erased["referral_link"].encode() not in data
 
 
 def test_survey_response_reaches_the_lake_and_the_summary(
