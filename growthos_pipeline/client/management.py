@@ -748,11 +748,20 @@ class Campaigns(_Resource):
         return self._client._delete(self._base(project_id, "campaigns", campaign), CampaignDeleted)
 
     def signups(
-        self, campaign: str, *, project_id: str | None = None, page_size: int = MAX_PAGE_SIZE
+        self,
+        campaign: str,
+        *,
+        email: str | None = None,
+        project_id: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
     ) -> Pager[Signup]:
-        """A waitlist's signups in signup order, each with its current position."""
+        """A waitlist's signups in signup order, each with its current position; ``email``
+        keeps the signup of that address (normalized as signups are)."""
         return self._client._pager(
-            self._base(project_id, "campaigns", campaign, "signups"), Signup, page_size=page_size
+            self._base(project_id, "campaigns", campaign, "signups"),
+            Signup,
+            page_size=page_size,
+            params={"email": email},
         )
 
     def export_signups(self, campaign: str, *, project_id: str | None = None) -> str:
@@ -774,6 +783,14 @@ class Campaigns(_Resource):
             Signup,
             idempotency_key=idempotency_key,
         )
+
+    def delete_signup(
+        self, campaign: str, signup_id: str, *, project_id: str | None = None
+    ) -> None:
+        """Erase a signup: its row with the email address, referral code and link (the
+        signup whose code it came with keeps the referral)."""
+        path = self._base(project_id, "campaigns", campaign, "signups", signup_id)
+        self._client.transport.request("DELETE", path)
 
     def leaderboard(
         self, campaign: str, *, limit: int | None = None, project_id: str | None = None

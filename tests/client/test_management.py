@@ -283,8 +283,19 @@ def test_a_waitlist_is_run_from_the_client(
     ]
     invited = client.campaigns.invite("beta", signups[1].id)
     assert invited.invited_at is not None
+    found = client.campaigns.signups("beta", email="GRACE@example.com").to_list()
+    assert [(s.id, s.position) for s in found] == [(signups[1].id, 2)]
+    assert client.campaigns.delete_signup("beta", found[0].id) is None
+    assert client.campaigns.signups("beta", email="grace@example.com").to_list() == []
+    assert [(s.email, s.position) for s in client.campaigns.signups("beta")] == [
+        ("ada@example.com", 1),
+        ("alan@example.com", 2),
+    ]
+    with pytest.raises(NotFoundError) as erased:
+        client.campaigns.delete_signup("beta", found[0].id)
+    assert erased.value.code == "signup_not_found"
     csv = client.campaigns.export_signups("beta").splitlines()
-    assert csv[0].startswith("position,email") and len(csv) == 4
+    assert csv[0].startswith("position,email") and len(csv) == 3
     assert len(client.campaigns.leaderboard("beta", limit=5).entries) <= 5
     assert isinstance(client.campaigns.summary("beta"), dict)
     assert [c.key for c in client.campaigns.list()] == ["beta"]
