@@ -11,7 +11,8 @@ module                 what it holds
                        campaign a public key names
 ``abuse.py``           what the public endpoints refuse: email syntax, the honeypot, identifiers
 ``links.py``           referral codes and links, anonymised display names
-``waitlist.py``        signups, positions (the ordering rule), the admin's list, export and invite
+``waitlist.py``        signups, positions (the ordering rule), the admin's list, export, invite
+                       and erasure of a signup
 ``referrals.py``       codes per user, attribution of signups and conversions, rewards, leaderboard
 ``targeting.py``       who a survey is for: a query-language filter or a segment, evaluated
 ``surveys.py``         the questions a person sees, answers validated and ingested as events,
