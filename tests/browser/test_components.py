@@ -176,6 +176,17 @@ def test_waitlist_errors_are_shown_and_announced(
     assert box is None or box["x"] < 0
     expect(page.get_by_role("textbox")).to_have_count(1)  # the email field only
 
+    # The same email again (another browser, or storage cleared): the same place, said so.
+    email.fill("cy@example.com")
+    button.click()
+    expect(page.get_by_role("status")).to_have_text("You joined the waitlist.")
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    page.get_by_label("Email address").fill("cy@example.com")
+    page.get_by_role("button", name="Join the waitlist").click()
+    expect(page.get_by_role("status")).to_have_text("You are already on the waitlist.")
+    expect(page.get_by_text("You are number 1 of 1 on the waitlist.")).to_be_visible()
+
     # A campaign that does not exist: said in the live region.
     page.goto(
         component_page(

@@ -26,8 +26,9 @@ export class ApiError extends Error {
  * @param {{host: string, writeKey: string}} config
  * @param {"GET" | "POST"} method @param {string} path from `/v1/...`
  * @param {any} [body]
+ * @param {{status?: number}} [meta] receives the answer's status
  */
-export async function request(config, method, path, body) {
+export async function request(config, method, path, body, meta = {}) {
   const headers = { "X-API-Key": config.writeKey };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
@@ -41,6 +42,7 @@ export async function request(config, method, path, body) {
   } catch {
     throw new ApiError(0, "network_error", "The server could not be reached.");
   }
+  meta.status = response.status;
   let data = null;
   try {
     data = await response.json();

@@ -180,14 +180,15 @@ export class GosElement extends HTMLElement {
   }
 
   /** A call to this campaign's public endpoint `path` (after `/v1/campaigns/{key}`). */
-  api(method, path = "", body = undefined) {
+  api(method, path = "", body = undefined, meta = {}) {
     const config = this.config;
     if (!config.campaign || !config.writeKey) {
       return Promise.reject(
         new ApiError(0, "not_configured", "Set the campaign and write-key attributes (or call growthos.init)."),
       );
     }
-    return request(config, method, `/v1/campaigns/${encodeURIComponent(config.campaign)}${path}`, body);
+    const url = `/v1/campaigns/${encodeURIComponent(config.campaign)}${path}`;
+    return request(config, method, url, body, meta);
   }
 
   /** The public campaign: {key, type, name, status, config}. */

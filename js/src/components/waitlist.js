@@ -121,14 +121,17 @@ export class GosWaitlist extends GosElement {
     this.setAttribute("aria-busy", "true");
     this.announce("Joining the waitlist…");
     try {
-      const signup = await this.api("POST", "/waitlist", {
+      const meta = {};
+      const body = {
         email,
         referral_code: this.referralCode(),
         website: form.elements.namedItem("website").value,
         page_url: location.href,
-      });
+      };
+      const signup = await this.api("POST", "/waitlist", body, meta);
       setJSON(this.storageKey, { signup_id: signup.signup_id });
-      this.joined(signup, { focus: true });
+      // 200: this email was on the list already (the same answer as its signup).
+      this.joined(signup, { focus: true, again: meta.status === 200 });
       this.emit("gos-waitlist-joined", signup);
     } catch (error) {
       const fieldDetail = error instanceof ApiError && error.status === 400
@@ -146,7 +149,7 @@ export class GosWaitlist extends GosElement {
   }
 
   /** Show the place on the list and the referral link. */
-  joined(signup, { focus }) {
+  joined(signup, { focus, again = false }) {
     const id = this.uid;
     const config = this.settings || {};
     this.$("form").hidden = true;
@@ -182,7 +185,7 @@ export class GosWaitlist extends GosElement {
     this.signup = signup;
     if (focus) {
       box.querySelector(".position").focus();
-      this.announce("You joined the waitlist.", "success");
+      this.announce(again ? "You are already on the waitlist." : "You joined the waitlist.", "success");
     }
   }
 }
