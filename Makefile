@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit serve bench clean
+.PHONY: demo test lint typecheck unit serve bench js clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(BIN)/.installed
 	VENV=$(VENV) bench/ingest/run.sh $(BENCH_ARGS)
 	VENV=$(VENV) bench/compaction/run.sh
 	VENV=$(VENV) bench/query/run.sh $(QUERY_BENCH_ARGS)
+
+## js: rebuild the browser SDK and the web components into api/static (needs node and npm; docs/sdk.md)
+js:
+	cd js && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
