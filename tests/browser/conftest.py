@@ -63,13 +63,15 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
+    """Playwright's sync API keeps an event loop running in the main thread while it is open:
+    scoped to this package, so that it is closed before tests elsewhere call ``asyncio.run``."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright, chromium_path: str) -> Iterator[Browser]:
     chromium = playwright_driver.chromium.launch(
         executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True
