@@ -304,7 +304,10 @@ def get_survey(
 
 
 @router.post(
-    "/responses", name="submit_survey_response", status_code=201, responses=error_responses(409)
+    "/responses",
+    name="submit_survey_response",
+    status_code=201,
+    responses=error_responses(403, 409),
 )
 async def submit_survey_response(
     visitor: Writer,

@@ -57,7 +57,7 @@ from growthos_pipeline.campaigns.config import public_config
 from growthos_pipeline.campaigns.store import Campaign, active_campaign
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.tables import campaign_respondents, utcnow
-from growthos_pipeline.errors import BadRequest, Conflict
+from growthos_pipeline.errors import BadRequest, Conflict, Forbidden
 from growthos_pipeline.events.protocols import growthos
 from growthos_pipeline.ids import new_id
 from growthos_pipeline.ingest.accept import Ingestor
@@ -273,6 +273,22 @@ def _claim(
     return campaign, response_id, answers, hashes
 
 
+def _check_targeted(
+    catalog: Catalog,
+    settings: Settings,
+    project_id: str,
+    key: str,
+    user_id: str | None,
+    device_id: str | None,
+) -> None:
+    """Refuse a response from someone the survey's targeting leaves out (the same answer,
+    cached the same way, as :func:`survey_for` gives)."""
+    with catalog.connect() as conn:
+        campaign = active_campaign(conn, project_id, key, "survey")
+    if not _targeted(settings, campaign, user_id, device_id):
+        raise Forbidden("not_targeted", "this survey is not shown to this user or device")
+
+
 def _already_responded() -> Conflict:
     return Conflict(
         "already_responded", "this survey takes one response per person, and this one answered"
@@ -313,6 +329,7 @@ async def submit_response(
             "a response needs a user_id or a device_id",
             details=[{"field": "user_id"}],
         )
+    await asyncio.to_thread(_check_targeted, catalog, settings, project_id, key, user_id, device_id)
     campaign, response_id, answers, hashes = await asyncio.to_thread(
         _claim, catalog, settings, project_id, key, body, user_id, device_id
     )

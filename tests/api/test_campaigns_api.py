@@ -293,10 +293,15 @@ def test_survey_response_reaches_the_lake_and_the_summary(
     invalid = client.post(
         "/v1/campaigns/nps/responses",
         headers=pk,
-        json={"user_id": "other", "answers": {"score": 42}},
+        json={"user_id": "buyer", "answers": {"score": 42}},
     )
     assert (invalid.status_code, invalid.json()["error"]["code"]) == (400, "invalid_answers")
     assert invalid.json()["error"]["details"][0]["question"] == "score"
+    left_out = client.post(
+        "/v1/campaigns/nps/responses", headers=pk, json={"user_id": "x", "answers": {"score": 1}}
+    )
+    assert left_out.status_code == 403 and set(left_out.json()) == {"error", "request_id"}
+    assert left_out.json()["error"]["code"] == "not_targeted"
     client.app.state.ingestor.flush_now()  # type: ignore[attr-defined]
     query = client.post(
         "/v1/query",

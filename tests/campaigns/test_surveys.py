@@ -16,7 +16,7 @@ from growthos_pipeline.campaigns import surveys, targeting
 from growthos_pipeline.campaigns.store import active_campaign
 from growthos_pipeline.campaigns.surveys import SurveyResponse
 from growthos_pipeline.catalog.database import Catalog
-from growthos_pipeline.errors import BadRequest, Conflict
+from growthos_pipeline.errors import BadRequest, Conflict, Forbidden
 from growthos_pipeline.ingest.accept import Ingestor
 from growthos_pipeline.lake.read import read_events
 from growthos_pipeline.segments import SegmentCreate
@@ -167,7 +167,9 @@ def test_eligibility_one_response_each(
         _respond(p, ingestor, "nps", device_id="d1", answers={"score": 3})
 
 
-def test_targeting_by_filter_and_by_segment(any_catalog: Catalog, any_settings: Settings) -> None:
+def test_targeting_by_filter_and_by_segment(
+    any_catalog: Catalog, any_settings: Settings, ingestor: Ingestor
+) -> None:
     p = project(any_catalog, any_settings)
     t = now_us()
     ingest(
@@ -226,6 +228,15 @@ def test_targeting_by_filter_and_by_segment(any_catalog: Catalog, any_settings: 
     assert eligible("buyers", None, "dev-7")["eligible"] is True
     assert eligible("buyers", 'q"uote\\')["eligible"] is True
     assert eligible("buyers", None)["reason"] == "not_targeted"
+
+    # A response is held to the same targeting as the question: refused, nothing stored.
+    with pytest.raises(Forbidden) as refused:
+        _respond(p, ingestor, "buyers", user_id="small", answers={"score": 3})
+    assert refused.value.code == "not_targeted"
+    assert _respond(p, ingestor, "buyers", user_id="big", answers={"score": 9})["accepted"]
+    ingestor.flush_now()
+    answered = read_events(any_settings, p.id).filter(pl.col("event_type") == "survey_response")
+    assert answered["user_id"].to_list() == ["big"]
 
     segment = segments.create_segment(
         any_catalog,
