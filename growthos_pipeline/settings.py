@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     #: WAL until a process with it on adopts the slot once this one is gone (tests that drive
     #: the flusher themselves turn it off).
     flusher_enabled: bool = True
+    #: Run the flusher's commits in a child process of each API process rather than in a
+    #: thread beside the request handlers (measured: the thread costs the handlers CPU in
+    #: turns of the GIL; docs/ingest.md).
+    flusher_process: bool = True
     #: Lake maintenance (docs/dagster.md): data files removed from the Delta log are deleted
     #: after this many hours (readers of older snapshots fail after it); today's partition is
     #: compacted once no file was added to it for this many minutes.

@@ -37,6 +37,10 @@ def make_settings(tmp_path: Path) -> MakeSettings:
             # The webhook worker polls the catalog every second; tests that deliver webhooks
             # turn it on (tests/api/test_webhooks.py), the others would see its queries.
             "webhooks_worker_enabled": False,
+            # In-process apps flush from a thread: a child process per app would add a second
+            # to every test. The child process (the default) is tested through `growthos
+            # serve` (tests/ingest/server.py) and in tests/ingest/test_committer.py.
+            "flusher_process": False,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -17,6 +17,7 @@ from growthos_pipeline.errors import BadRequest, ServiceUnavailable
 from growthos_pipeline.events.model import Event
 from growthos_pipeline.events.protocols.growthos import Result
 from growthos_pipeline.events.validate import Limits
+from growthos_pipeline.ingest.committer import ProcessFlusher
 from growthos_pipeline.ingest.flush import Flusher
 from growthos_pipeline.ingest.receive import context_for, decode_body, decompress, parse_json
 from growthos_pipeline.ingest.records import encode_batch, encode_lines
@@ -72,7 +73,8 @@ class Ingestor:
             on_seal=self._on_seal,
         )
         self.wal.open()
-        self.flusher = Flusher(self.wal, self.slot, table, wal_root=self.wal_root)
+        kind = ProcessFlusher if settings.flusher_process else Flusher
+        self.flusher = kind(self.wal, self.slot, table, wal_root=self.wal_root)
         if settings.flusher_enabled:
             self.flusher.start()
             self.flusher.wake()  # segments recovered from a previous run go first
@@ -92,6 +94,7 @@ class Ingestor:
                 self.flusher.flush_pending()
             except Exception:
                 log.exception("final flush failed; the WAL keeps the events for the next start")
+            self.flusher.close()
         if self.slot is not None:
             self.slot.release()
         self.wal = self.flusher = self.slot = None

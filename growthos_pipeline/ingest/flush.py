@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -94,6 +94,52 @@ def flush_segments(table: DeltaTable, app_id: str, segments: list[tuple[int, Pat
     return int(data.num_rows)
 
 
+def commit_sealed(
+    table: DeltaTable,
+    app_id: str,
+    sealed: list[tuple[int, Path]],
+    retire: Callable[[int], None],
+) -> int:
+    """Append sealed segments (oldest first) in commits of up to :data:`MAX_COMMIT_BYTES`,
+    calling ``retire`` for each segment once its commit is in; the number of rows written."""
+    written = 0
+    batch: list[tuple[int, Path]] = []
+    size = 0
+    for seq, path in sealed:
+        batch.append((seq, path))
+        size += path.stat().st_size
+        if size >= MAX_COMMIT_BYTES:
+            written += flush_segments(table, app_id, batch)
+            for done, _ in batch:
+                retire(done)
+            batch, size = [], 0
+    if batch:
+        written += flush_segments(table, app_id, batch)
+        for done, _ in batch:
+            retire(done)
+    return written
+
+
+def adopt_orphan_slots(table: DeltaTable, wal_root: Path, *, own: Path) -> int:
+    """Drain the slots under ``wal_root`` that no live process holds (a smaller worker count
+    after a restart); the number of rows written."""
+    written = 0
+    for directory in slot_dirs(wal_root):
+        if directory == own or not _segments(directory):
+            continue
+        orphan = try_claim(directory)
+        if orphan is None:
+            continue
+        try:
+            for seq, path in _segments(directory):
+                written += flush_segment(table, orphan.app_id, seq, path)
+                path.unlink()
+            log.info("drained orphan WAL slot %s (%d rows)", directory, written)
+        finally:
+            orphan.release()
+    return written
+
+
 class Flusher:
     """Background thread moving sealed segments of one WAL into the lake."""
 
@@ -136,6 +182,9 @@ class Flusher:
             self._thread.join(timeout)
             self._thread = None
 
+    def close(self) -> None:
+        """Release what :meth:`flush_pending` holds between calls (nothing, here)."""
+
     @property
     def healthy(self) -> bool:
         return self.last_error is None
@@ -143,21 +192,10 @@ class Flusher:
     def flush_pending(self) -> int:
         """Flush every sealed segment of this slot now; the number of rows written."""
         with self._lock:
-            written = 0
-            batch: list[tuple[int, Path]] = []
-            size = 0
-            for seq, path in self.wal.sealed():
-                batch.append((seq, path))
-                size += path.stat().st_size
-                if size >= MAX_COMMIT_BYTES:
-                    written += flush_segments(self.table, self.slot.app_id, batch)
-                    for done, _ in batch:
-                        self.wal.retire(done)
-                    batch, size = [], 0
-            if batch:
-                written += flush_segments(self.table, self.slot.app_id, batch)
-                for done, _ in batch:
-                    self.wal.retire(done)
+            written = commit_sealed(
+                self.table, self.slot.app_id, self.wal.sealed(), self.wal.retire
+            )
+            if written:
                 self._commits += 1
             if self._commits >= self.reopen_every:
                 self._reopen()
@@ -175,21 +213,7 @@ class Flusher:
 
     def adopt_orphans(self) -> int:
         """Drain the slots no live process holds; the number of rows written."""
-        written = 0
-        for directory in slot_dirs(self.wal_root):
-            if directory == self.slot.directory or not _segments(directory):
-                continue
-            orphan = try_claim(directory)
-            if orphan is None:
-                continue
-            try:
-                for seq, path in _segments(directory):
-                    written += flush_segment(self.table, orphan.app_id, seq, path)
-                    path.unlink()
-                log.info("drained orphan WAL slot %s (%d rows)", directory, written)
-            finally:
-                orphan.release()
-        return written
+        return adopt_orphan_slots(self.table, self.wal_root, own=self.slot.directory)
 
     def _run(self) -> None:
         backoff = 0.5

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from growthos_pipeline.catalog.database import Catalog
 from growthos_pipeline.catalog.orgs import bootstrap
+from growthos_pipeline.ingest.wal import slot_dirs, try_claim
 from growthos_pipeline.lake.read import read_events
 from growthos_pipeline.settings import Settings
 
@@ -117,12 +118,25 @@ class Server:
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
                     ready += 1
-                    if ready >= self.workers * 2:  # several answers: the workers are up
+                    # Several answers, and every worker has claimed its WAL slot: all are up
+                    # (one that is still starting would leave the load to the others).
+                    if ready >= self.workers * 2 and self._claimed_slots() >= self.workers:
                         return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         raise AssertionError(f"server not ready after {READY_TIMEOUT_S} s: {self.log()}")
+
+    def _claimed_slots(self) -> int:
+        """WAL slots a live process holds (a free one is taken and let go at once)."""
+        held = 0
+        for directory in slot_dirs(self.data_dir / "wal"):
+            slot = try_claim(directory)
+            if slot is None:
+                held += 1
+            else:
+                slot.release()
+        return held
 
     def kill(self) -> None:
         """SIGKILL the whole process group, then wait until every member is gone."""

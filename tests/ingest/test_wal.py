@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -72,7 +72,8 @@ def quarantined(directory: Path) -> list[Path]:
 
 @pytest.fixture
 def sync_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every fdatasync/fsync of a ``.wal`` file, counted through the real calls."""
+    """Every fdatasync/fsync of a ``.wal`` file, and every write that syncs by itself
+    (``pwritev`` with ``RWF_DSYNC``, the log's usual way), counted through the real calls."""
     calls: list[str] = []
     lock = threading.Lock()
 
@@ -86,8 +87,19 @@ def sync_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
         return sync
 
+    real_pwritev = os.pwritev
+
+    def pwritev(fd: int, buffers: Sequence[bytes], offset: int, flags: int = 0) -> int:
+        written = real_pwritev(fd, buffers, offset, flags)
+        if flags & os.RWF_DSYNC:
+            with lock:
+                if os.readlink(f"/proc/self/fd/{fd}").endswith(".wal"):
+                    calls.append("pwritev")
+        return written
+
     monkeypatch.setattr(os, "fdatasync", counting(os.fdatasync))
     monkeypatch.setattr(os, "fsync", counting(os.fsync))
+    monkeypatch.setattr(os, "pwritev", pwritev)
     return calls
 
 
