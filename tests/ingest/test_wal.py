@@ -8,6 +8,7 @@ it kept, what it set aside in ``quarantine/`` and that it goes on appending.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import shutil
@@ -139,7 +140,55 @@ def test_an_append_returns_only_after_its_fsync(tmp_path: Path, sync_calls: list
     wal = open_wal(tmp_path / "wal")
     wal.append_sync(payload(1))
     assert len(sync_calls) == 1  # the acknowledgement waited for the disk
+
+    async def on_the_loop() -> None:
+        await wal.append(payload(2))
+        assert len(sync_calls) == 2
+
+    asyncio.run(on_the_loop())
     wal.close()
+
+
+def test_appends_on_the_event_loop_share_one_commit_per_turn(
+    tmp_path: Path, sync_calls: list[str]
+) -> None:
+    wal = open_wal(tmp_path / "wal")
+
+    async def requests() -> None:
+        # 50 handlers append in the same turn of the loop: one write and one sync for all
+        await asyncio.gather(*(wal.append(payload(n)) for n in range(50)))
+        assert len(sync_calls) == 1
+        await wal.append(payload(50))  # a later turn, a commit of its own
+        assert len(sync_calls) == 2
+        # a request that gives up (its time budget) leaves the others' commit intact
+        given_up = asyncio.ensure_future(wal.append(payload(51)))
+        kept = asyncio.ensure_future(wal.append(payload(52)))
+        await asyncio.sleep(0)
+        given_up.cancel()
+        await kept
+
+    asyncio.run(requests())
+    wal.seal()
+    records = all_records(wal)
+    # the cancelled request's record may be on disk (then never acknowledged): the client
+    # retries it and dedup counts it once
+    assert set(records) - {payload(51)} == {payload(n) for n in [*range(51), 52]}
+    wal.close()
+
+
+def test_a_commit_due_after_close_acknowledges_nothing(tmp_path: Path) -> None:
+    wal = open_wal(tmp_path / "wal")
+
+    async def request() -> None:
+        task = asyncio.ensure_future(wal.append(payload(1)))
+        await asyncio.sleep(0)  # appended; its commit waits for the end of the turn
+        wal.close()
+        with pytest.raises(WALError) as caught:
+            await task
+        assert caught.value.code == "wal_closed"
+
+    asyncio.run(request())
+    assert all_records(wal) == []
 
 
 # ---- segments ----------------------------------------------------------------------------------
