@@ -89,7 +89,7 @@ def flush_segments(table: DeltaTable, app_id: str, segments: list[tuple[int, Pat
     if erased and data.num_rows:  # a project deleted while its events waited: drop them
         keep = pc.invert(pc.is_in(data["project_id"], value_set=pa.array(sorted(erased))))
         data = data.filter(keep)
-    if not append_once(table, data, app_id=app_id, version=last):
+    if not append_once(table, data, app_id=app_id, version=last, refreshed=True):
         return 0
     return int(data.num_rows)
 
