@@ -106,7 +106,10 @@ class Settings(BaseSettings):
     #: The write-ahead log: segment size, how often the open segment is sealed for the flusher
     #: (bounds freshness), and the unflushed backlog above which ingest answers 503.
     wal_segment_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
-    wal_seal_interval_s: float = Field(default=0.5, gt=0)
+    wal_seal_interval_s: float = Field(default=1.0, gt=0)
+    #: How long the first record of a group commit on the event loop waits for others
+    #: before the write and its sync (0: until the end of the loop's turn).
+    wal_commit_delay_s: float = Field(default=0.002, ge=0, le=0.1)
     wal_max_backlog_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=4096)
     #: Run the WAL flusher thread inside the API process. Off, sealed segments stay in the
     #: WAL until a process with it on adopts the slot once this one is gone (tests that drive

@@ -68,6 +68,7 @@ class Ingestor:
             self.slot.directory,
             segment_bytes=settings.wal_segment_bytes,
             seal_interval_s=settings.wal_seal_interval_s,
+            commit_delay_s=settings.wal_commit_delay_s,
             max_backlog_bytes=settings.wal_max_backlog_bytes,
             first_seq=first,
             on_seal=self._on_seal,

@@ -178,6 +178,7 @@ class WriteAheadLog:
         *,
         segment_bytes: int = 64 * 1024 * 1024,
         seal_interval_s: float = 0.5,
+        commit_delay_s: float = 0.0,
         max_backlog_bytes: int = 2 * 1024 * 1024 * 1024,
         first_seq: int = 1,
         on_seal: Callable[[], None] | None = None,
@@ -186,6 +187,7 @@ class WriteAheadLog:
         self.directory = directory
         self.segment_bytes = segment_bytes
         self.seal_interval_s = seal_interval_s
+        self.commit_delay_s = commit_delay_s
         self.max_backlog_bytes = max_backlog_bytes
         self.first_seq = first_seq
         self.on_seal = on_seal
@@ -303,7 +305,10 @@ class WriteAheadLog:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         if not self._turn:
-            loop.call_soon(self._commit_turn)
+            if self.commit_delay_s > 0:
+                loop.call_later(self.commit_delay_s, self._commit_turn)
+            else:
+                loop.call_soon(self._commit_turn)
         self._turn.append(_Pending(payload, future))
         await future
 

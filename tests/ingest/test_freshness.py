@@ -1,5 +1,5 @@
 """Freshness: an acknowledged event is visible to read_events within 2 seconds, with the
-default settings (WAL sealed every 0.5 s, flusher in the API process), on a real server."""
+default settings (WAL sealed every second, the flusher in a child process), on a real server."""
 
 from __future__ import annotations
 

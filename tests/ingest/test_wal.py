@@ -176,6 +176,28 @@ def test_appends_on_the_event_loop_share_one_commit_per_turn(
     wal.close()
 
 
+def test_a_commit_delay_gathers_appends_from_several_turns(
+    tmp_path: Path, sync_calls: list[str]
+) -> None:
+    """With ``commit_delay_s``, the first record waits that long for others: appends made in
+    later turns of the loop join its write and its sync."""
+    wal = open_wal(tmp_path / "wal", commit_delay_s=0.2)
+
+    async def requests() -> None:
+        started = time.monotonic()
+        first = asyncio.ensure_future(wal.append(payload(1)))
+        await asyncio.sleep(0.01)  # other turns of the loop
+        second = asyncio.ensure_future(wal.append(payload(2)))
+        await asyncio.gather(first, second)
+        assert time.monotonic() - started >= 0.2
+        assert len(sync_calls) == 1
+
+    asyncio.run(requests())
+    wal.seal()
+    assert all_records(wal) == [payload(1), payload(2)]
+    wal.close()
+
+
 def test_a_commit_due_after_close_acknowledges_nothing(tmp_path: Path) -> None:
     wal = open_wal(tmp_path / "wal")
 
