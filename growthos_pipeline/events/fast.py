@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from typing import cast
 
 import msgspec
@@ -269,6 +270,34 @@ def track(
         return None
 
 
+def _text_columns(
+    texts: Sequence[Sequence[str | None]], ids: list[list[Scalar]], max_id: int
+) -> list[pa.Array] | None:
+    """Text columns of one length, built with one conversion and cut into slices (each
+    conversion has a fixed cost of a few microseconds, more than most columns' values): the
+    columns of ``texts``, then those of ``ids`` (the client's ids, the last one the
+    insert_ids: where absent, the event's own id, which is the fifth of ``texts``). None when
+    an id is a number (built column by column then); ``_Unsure`` when one is too long."""
+    count = len(texts[0])
+    insert_ids: list[Scalar] = ids[-1]
+    if None in insert_ids:
+        event_ids_ = texts[4]
+        insert_ids = [e if i is None else i for i, e in zip(insert_ids, event_ids_, strict=True)]
+    flat: list[Scalar] = []
+    for text in texts:
+        flat += text
+    for values in (*ids[:-1], insert_ids):
+        flat += values
+    try:
+        column = pa.array(flat, type=pa.string())
+    except TypeError:  # ArrowTypeError: a number
+        return None
+    longest = max(max(map(len, filter(None, values)), default=0) for values in ids)  # type: ignore[arg-type]
+    if longest > max_id:
+        raise _Unsure  # refused by the general path
+    return [column.slice(n * count, count) for n in range(len(texts) + len(ids))]
+
+
 @functools.lru_cache(maxsize=4096)
 def _same(value: str | None, count: int) -> pa.Array:
     """A text column of one value (a project, a source, a country): built once per value and
@@ -337,40 +366,57 @@ def _columns(ctx: IngestContext, items: list[_TrackEvent]) -> pa.RecordBatch:
             referrers.append(referrer or None)
 
     ids = event_ids.new_many(count)
-    event_column = pa.array(ids, type=string)
     insert_ids = _blank_to_none([item.insert_id for item in items])
+    session_ids = _blank_to_none([item.session_id for item in items])
     libraries = [item.library for item in items]
+    library = None if libraries.count(None) == count else [lib or ctx.library for lib in libraries]
+    texts = _text_columns(
+        [event_types, paths, urls, referrers, ids, *([library] if library else [])],
+        [user_ids, device_ids, session_ids, insert_ids],
+        max_id,
+    )
+    if texts is None:  # numbers among the ids: column by column
+        event_column = pa.array(ids, type=string)
+        texts = [
+            pa.array(event_types, type=string),
+            pa.array(paths, type=string),
+            pa.array(urls, type=string),
+            pa.array(referrers, type=string),
+            event_column,
+            *([pa.array(library, type=string)] if library else []),
+            _ids(user_ids, max_id),
+            _ids(device_ids, max_id),
+            _ids(session_ids, max_id),
+            event_column
+            if insert_ids.count(None) == count
+            else _ids(insert_ids, max_id)
+            if None not in insert_ids
+            else _insert_ids(insert_ids, ids, max_id),
+        ]
+    event_type, path, url, referrer, event_column, *rest = texts
+    library_column = rest.pop(0) if library else _same(ctx.library, count)
+    user_column, device_column, session_column, insert_column = rest
     columns = {
         "project_id": _same(ctx.project_id, count),
         "time": times,
         "received_at": pa.array([received] * count, type=pa.int64()),
         "event_id": event_column,
-        "insert_id": (
-            event_column
-            if insert_ids.count(None) == count
-            else _ids(insert_ids, max_id)
-            if None not in insert_ids
-            else _insert_ids(insert_ids, ids, max_id)
-        ),
-        "event_type": pa.array(event_types, type=string),
-        "user_id": _ids(user_ids, max_id),
-        "device_id": _ids(device_ids, max_id),
-        "session_id": _ids(_blank_to_none([item.session_id for item in items]), max_id),
+        "insert_id": insert_column,
+        "event_type": event_type,
+        "user_id": user_column,
+        "device_id": device_column,
+        "session_id": session_column,
         "event_properties": _properties(props, max_depth, max_chars),
         "user_properties": _properties(uprops, max_depth, max_chars),
         "groups": _properties(groups, max_depth, max_chars),
         "source": _same(ctx.source, count),
-        "library": (
-            _same(ctx.library, count)
-            if libraries.count(None) == count
-            else pa.array([lib or ctx.library for lib in libraries], type=string)
-        ),
+        "library": library_column,
         "_browser": ua_columns[0],
         "_os": ua_columns[1],
         "_device_type": ua_columns[2],
-        "_path": pa.array(paths, type=string),
-        "_url": pa.array(urls, type=string),
-        "_referrer": pa.array(referrers, type=string),
+        "_path": path,
+        "_url": url,
+        "_referrer": referrer,
         "_country": _same(ctx.country, count),
     }
     # By names: the types are the schema's already, and checking them again costs more
