@@ -37,11 +37,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from deltalake import DeltaTable
 
 from growthos_pipeline.ingest.flush import Flusher, adopt_orphan_slots, commit_sealed
-from growthos_pipeline.ingest.wal import Slot, WriteAheadLog, _segments
+from growthos_pipeline.ingest.wal import _segments
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,9 @@ STOP_TIMEOUT_S = 60.0
 class ProcessFlusher(Flusher):
     """A :class:`Flusher` whose commits run in a child process (see the module docs)."""
 
-    def __init__(
-        self, wal: WriteAheadLog, slot: Slot, table: DeltaTable, *, wal_root: Path, **kwargs: float
-    ) -> None:
-        super().__init__(wal, slot, table, wal_root=wal_root, **kwargs)  # type: ignore[arg-type]
-        self._child: subprocess.Popen[bytes] | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._child: subprocess.Popen[bytes] | None = None  # started by start() or on demand
 
     # ---- the child -----------------------------------------------------------------------
 
